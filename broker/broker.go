@@ -1,0 +1,226 @@
+// Package broker is Triad's MQTT engine: mochi-mqtt with Triad's durable
+// state underneath. Every state change is recorded as a state op through one
+// group-committing writer, and nothing a client is told about a change (an
+// ack, a delivery) leaves the node before the change is durable.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/triadmq/triad/config"
+	"github.com/triadmq/triad/sync/state"
+)
+
+const clientDrainTimeout = 5 * time.Second
+
+// Broker is one node's MQTT broker over its durable state.
+type Broker struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *state.Store
+	c       *state.Committer
+	srv     *mqtt.Server
+	hook    *persistHook
+	m       *metrics
+	started time.Time
+
+	stopLoops context.CancelFunc
+
+	failOnce sync.Once
+	failed   chan error // receives the store failure once
+	closed   sync.Once
+}
+
+// Open opens the node's state and prepares a broker; Start serves it.
+func Open(cfg *config.Config, log *slog.Logger) (*Broker, error) {
+	store, err := state.Open(cfg.Node.DataDir, state.Options{NoSync: cfg.Store.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Store.NoSync {
+		log.Warn("store.no_sync is set: acknowledged messages can be lost on power failure")
+	}
+	b := &Broker{cfg: cfg, log: log, store: store, m: newMetrics(), failed: make(chan error, 1)}
+	b.c = state.NewCommitter(store, state.CommitterOptions{
+		MaxBatch:    cfg.Store.MaxBatch,
+		MaxBatchAge: cfg.Store.MaxBatchAge.D(),
+		OnCommit:    b.m.observeCommit,
+		OnFail:      b.storeFailed,
+	})
+	b.srv = mqtt.New(&mqtt.Options{
+		Capabilities:           capabilities(&cfg.MQTT.Limits),
+		Logger:                 log.With("component", "mqtt"),
+		SysTopicResendInterval: 10,
+	})
+	b.hook = newPersistHook(b.srv, b.c, b.m, log.With("component", "persist"),
+		hookLimits{maxInflight: cfg.MQTT.Limits.MaxInflight,
+			messageExpiry: int64(cfg.MQTT.Limits.MessageExpiry.D() / time.Second)})
+	b.m.watchServer(b.srv, b.c)
+	return b, nil
+}
+
+// capabilities maps Triad's limits onto mochi's, overriding mochi's
+// dangerous defaults (a 24 h message expiry that also deletes retained
+// messages).
+func capabilities(l *config.Limits) *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	c.MaximumClients = math.MaxInt64
+	if l.MaxClients > 0 {
+		c.MaximumClients = l.MaxClients
+	}
+	// mochi's expiry cap also deletes retained messages by age and makes
+	// Created a time; Triad applies message_expiry itself (hook_expiry.go).
+	c.MaximumMessageExpiryInterval = 0
+	c.MaximumSessionExpiryInterval = math.MaxUint32
+	if s := l.SessionExpiryMax.D() / time.Second; s > 0 && s < math.MaxUint32 {
+		c.MaximumSessionExpiryInterval = uint32(s)
+	}
+	c.MaximumPacketSize = l.MaxPacketSize
+	c.ReceiveMaximum = l.ReceiveMaximum
+	c.MaximumInflight = uint16(min(l.MaxQueuedMessages, math.MaxUint16))
+	return c
+}
+
+// Start loads the stored state into the engine, makes any repairs durable,
+// then opens the listeners.
+func (b *Broker) Start(ctx context.Context) error {
+	if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return fmt.Errorf("broker: add auth hook: %w", err)
+	}
+	if err := b.srv.AddHook(b.hook, nil); err != nil {
+		return fmt.Errorf("broker: add persistence hook: %w", err)
+	}
+	snap, err := b.store.Load()
+	if err != nil {
+		return err
+	}
+	ops, err := b.hook.restore(snap)
+	if err != nil {
+		return fmt.Errorf("broker: restore state: %w", err)
+	}
+	if len(ops) > 0 {
+		idx, err := b.c.Append(ops...)
+		if err != nil {
+			return fmt.Errorf("broker: record restored state: %w", err)
+		}
+		if err := b.c.Wait(ctx, idx); err != nil {
+			return fmt.Errorf("broker: record restored state: %w", err)
+		}
+	}
+	b.log.Info("state loaded", "sessions", len(snap.Sessions), "subscriptions", len(snap.Subs),
+		"retained", len(snap.Retained), "deliveries", len(snap.Deliveries),
+		"messages", len(snap.Msgs), "applied_index", snap.Applied, "repairs", len(ops))
+
+	for _, lc := range b.cfg.MQTT.Listeners {
+		l, err := newListener(lc)
+		if err != nil {
+			return err
+		}
+		gl := &gatedListener{Listener: l, d: b.c, log: b.log}
+		if err := b.srv.AddListener(gl); err != nil {
+			return fmt.Errorf("broker: listener %q on %s: %w", lc.ID, lc.Address, err)
+		}
+	}
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("broker: serve: %w", err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	b.stopLoops = cancel
+	go b.hook.expireLoop(loopCtx)
+	b.started = time.Now()
+	return nil
+}
+
+// Failed receives the store's failure: the broker can no longer make
+// anything durable, so its owner must stop it.
+func (b *Broker) Failed() <-chan error { return b.failed }
+
+func (b *Broker) storeFailed(err error) {
+	b.m.storeFailed.Set(1)
+	b.log.Error("state store failed: no further acknowledgements will be sent", "error", err)
+	b.failOnce.Do(func() { b.failed <- err })
+}
+
+// Close stops serving: listeners close and clients are disconnected, then
+// what was recorded is flushed and the store is closed.
+func (b *Broker) Close() error {
+	var errs []error
+	b.closed.Do(func() {
+		if b.stopLoops != nil {
+			b.stopLoops()
+		}
+		if err := b.srv.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("broker: stop mqtt: %w", err))
+		}
+		// Let client goroutines record their disconnects before the flush.
+		done := make(chan struct{})
+		go func() { b.srv.Listeners.ClientsWg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(clientDrainTimeout):
+			b.log.Warn("clients still running at shutdown", "timeout", clientDrainTimeout)
+		}
+		if err := b.c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("broker: flush state: %w", err))
+		}
+		if err := b.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// MetricsHandler serves the broker's Prometheus metrics.
+func (b *Broker) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(b.m.reg, promhttp.HandlerOpts{})
+}
+
+// ListenerAddrs maps listener ids to their bound addresses (useful with
+// port 0).
+func (b *Broker) ListenerAddrs() map[string]string {
+	out := map[string]string{}
+	for _, lc := range b.cfg.MQTT.Listeners {
+		if l, ok := b.srv.Listeners.Get(lc.ID); ok {
+			out[lc.ID] = l.Address()
+		}
+	}
+	return out
+}
+
+// Status is a snapshot of the broker's counters.
+type Status struct {
+	Connections   int64     `json:"connections"`
+	Sessions      int       `json:"sessions"`
+	Subscriptions int64     `json:"subscriptions"`
+	Retained      int       `json:"retained"`
+	Inflight      int64     `json:"inflight"`
+	AppliedIndex  uint64    `json:"applied_index"`
+	StoreFailed   bool      `json:"store_failed"`
+	Started       time.Time `json:"started"`
+}
+
+// Status reads the broker's counters.
+func (b *Broker) Status() Status {
+	return Status{
+		Connections:   atomic.LoadInt64(&b.srv.Info.ClientsConnected),
+		Sessions:      b.srv.Clients.Len(),
+		Subscriptions: atomic.LoadInt64(&b.srv.Info.Subscriptions),
+		Retained:      retainedCount(b.srv),
+		Inflight:      inflightCount(b.srv),
+		AppliedIndex:  b.c.Durable(),
+		StoreFailed:   b.c.Err() != nil && !errors.Is(b.c.Err(), state.ErrClosed),
+		Started:       b.started,
+	}
+}

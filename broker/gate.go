@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// durability is what a gated connection waits on: the committer's indexes.
+type durability interface {
+	Enqueued() uint64
+	Durable() uint64
+	Changed() <-chan struct{}
+	Failed() <-chan struct{}
+	Err() error
+}
+
+// ErrNotDurable is the error a gated connection fails with when the store
+// failed: what it held back is never sent.
+var ErrNotDurable = errors.New("broker: state store failed; unsent acknowledgements dropped")
+
+const (
+	gateMaxQueued    = 4 << 20         // bytes held per connection before Write blocks
+	gateDrainTimeout = 2 * time.Second // how long Close lets held bytes become durable
+)
+
+// gatedConn holds back every byte written to a client until every state
+// change recorded before the write is durable. Because the broker records a
+// change (message accepted, delivery assigned, subscription added, session
+// created) before mochi writes the packet that tells the client about it
+// (PUBACK, PUBREC, PUBLISH, SUBACK, CONNACK), no client ever sees an
+// acknowledgement of something a crash could lose. Writes never wait for
+// the disk: held bytes are queued in order and a flusher releases them, so
+// the client's read loop keeps reading and group commit gets full batches.
+type gatedConn struct {
+	net.Conn
+	d   durability
+	log *slog.Logger
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []gatedChunk
+	queued  int
+	busy    bool // a write to Conn is in progress
+	flusher bool // the flusher goroutine is running
+	err     error
+	closed  bool
+
+	abort     chan struct{} // closed when held bytes are to be abandoned
+	abortOnce sync.Once
+	drained   chan struct{} // closed when the flusher ends after Close
+	drainOnce sync.Once
+}
+
+type gatedChunk struct {
+	idx uint64
+	b   []byte
+}
+
+func newGatedConn(c net.Conn, d durability, log *slog.Logger) *gatedConn {
+	g := &gatedConn{Conn: c, d: d, log: log, abort: make(chan struct{}), drained: make(chan struct{})}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+// Write sends b once everything recorded so far is durable. It returns at
+// once when b has to wait, unless too much is already held.
+func (g *gatedConn) Write(b []byte) (int, error) {
+	idx := g.d.Enqueued()
+	g.mu.Lock()
+	for {
+		if g.err != nil {
+			err := g.err
+			g.mu.Unlock()
+			return 0, err
+		}
+		if g.closed {
+			g.mu.Unlock()
+			return 0, net.ErrClosed
+		}
+		if len(g.queue) == 0 && !g.busy && g.d.Durable() >= idx {
+			g.busy = true
+			g.mu.Unlock()
+			n, err := g.Conn.Write(b)
+			g.mu.Lock()
+			g.busy = false
+			if err != nil && g.err == nil {
+				g.err = err
+			}
+			g.cond.Broadcast()
+			g.mu.Unlock()
+			return n, err
+		}
+		if g.queued < gateMaxQueued || len(g.queue) == 0 {
+			break
+		}
+		g.cond.Wait() // back-pressure, as a full socket buffer would
+	}
+	g.queue = append(g.queue, gatedChunk{idx: idx, b: bytes.Clone(b)})
+	g.queued += len(b)
+	if !g.flusher {
+		g.flusher = true
+		go g.flush()
+	}
+	g.mu.Unlock()
+	return len(b), nil
+}
+
+// flush writes held chunks as they become durable, coalescing all ready
+// chunks into one write.
+func (g *gatedConn) flush() {
+	for {
+		g.mu.Lock()
+		for g.busy {
+			g.cond.Wait()
+		}
+		if len(g.queue) == 0 || g.err != nil {
+			g.stopFlusher()
+			g.mu.Unlock()
+			return
+		}
+		head := g.queue[0].idx
+		g.mu.Unlock()
+
+		if err := g.waitDurable(head); err != nil {
+			g.mu.Lock()
+			if g.err == nil {
+				g.err = err
+			}
+			g.queue, g.queued = nil, 0
+			g.stopFlusher()
+			g.mu.Unlock()
+			if cerr := g.Conn.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+				g.log.Debug("close client connection", "error", cerr)
+			}
+			return
+		}
+
+		g.mu.Lock()
+		durable := g.d.Durable()
+		var bufs net.Buffers
+		n := 0
+		for n < len(g.queue) && g.queue[n].idx <= durable {
+			bufs = append(bufs, g.queue[n].b)
+			g.queued -= len(g.queue[n].b)
+			n++
+		}
+		g.queue = g.queue[n:]
+		g.busy = true
+		g.mu.Unlock()
+
+		_, err := bufs.WriteTo(g.Conn)
+
+		g.mu.Lock()
+		g.busy = false
+		if err != nil && g.err == nil {
+			g.err = err
+		}
+		g.cond.Broadcast()
+		g.mu.Unlock()
+	}
+}
+
+// stopFlusher marks the flusher gone; mu must be held.
+func (g *gatedConn) stopFlusher() {
+	g.flusher = false
+	g.cond.Broadcast()
+	if g.closed {
+		g.drainOnce.Do(func() { close(g.drained) })
+	}
+}
+
+func (g *gatedConn) waitDurable(idx uint64) error {
+	for {
+		ch := g.d.Changed()
+		if g.d.Durable() >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-g.d.Failed():
+			if g.d.Durable() >= idx {
+				return nil
+			}
+			return fmt.Errorf("%w: %w", ErrNotDurable, g.d.Err())
+		case <-g.abort:
+			return net.ErrClosed
+		}
+	}
+}
+
+// Close stops accepting writes. Bytes already held are still sent if they
+// become durable within gateDrainTimeout (a DISCONNECT after a PUBACK, say);
+// then the connection closes.
+func (g *gatedConn) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	draining := g.flusher
+	g.cond.Broadcast()
+	g.mu.Unlock()
+	if !draining {
+		g.abortOnce.Do(func() { close(g.abort) })
+		return g.Conn.Close()
+	}
+	go func() {
+		t := time.NewTimer(gateDrainTimeout)
+		defer t.Stop()
+		select {
+		case <-g.drained:
+		case <-t.C:
+		}
+		g.abortOnce.Do(func() { close(g.abort) })
+		if err := g.Conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			g.log.Debug("close client connection", "error", err)
+		}
+	}()
+	return nil
+}
+
+// gatedListener wraps a mochi listener so every accepted connection is a
+// gatedConn.
+type gatedListener struct {
+	listeners.Listener
+	d   durability
+	log *slog.Logger
+}
+
+func (l *gatedListener) Serve(establish listeners.EstablishFn) {
+	l.Listener.Serve(func(id string, c net.Conn) error {
+		return establish(id, newGatedConn(c, l.d, l.log))
+	})
+}

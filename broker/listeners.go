@@ -1,0 +1,29 @@
+package broker
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/triadmq/triad/config"
+)
+
+// newListener builds the mochi listener of one configured listener.
+func newListener(lc config.Listener) (listeners.Listener, error) {
+	var tlsConf *tls.Config
+	if lc.TLS != nil {
+		var err error
+		if tlsConf, err = lc.TLS.ServerConfig(); err != nil {
+			return nil, fmt.Errorf("listener %q: %w", lc.ID, err)
+		}
+	}
+	mc := listeners.Config{ID: lc.ID, Address: lc.Address, TLSConfig: tlsConf}
+	switch lc.Type {
+	case "tcp", "tls":
+		return listeners.NewTCP(mc), nil
+	case "websocket":
+		return newWebsocketListener(mc), nil
+	}
+	return nil, fmt.Errorf("listener %q: unknown type %q", lc.ID, lc.Type)
+}

@@ -1,0 +1,96 @@
+package broker
+
+import (
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/triadmq/triad/sync/state"
+)
+
+// metrics are the broker's Prometheus collectors, on a registry of its own.
+type metrics struct {
+	reg             *prometheus.Registry
+	messagesIn      *prometheus.CounterVec
+	messagesOut     *prometheus.CounterVec
+	messagesDropped *prometheus.CounterVec
+	duplicatesQos2  prometheus.Counter
+	pidCollisions   prometheus.Counter
+	commitSeconds   prometheus.Histogram
+	commitEntries   prometheus.Histogram
+	commitOps       prometheus.Histogram
+	storeFailed     prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "triad_messages_received_total", Help: "PUBLISH packets received from clients, by QoS.",
+		}, []string{"qos"}),
+		messagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "triad_messages_sent_total", Help: "PUBLISH packets written to clients, by QoS.",
+		}, []string{"qos"}),
+		messagesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "triad_messages_dropped_total", Help: "Messages given up for a session, by reason.",
+		}, []string{"reason"}),
+		duplicatesQos2: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triad_qos2_duplicates_total", Help: "Retransmitted QoS 2 PUBLISH packets answered without delivering again.",
+		}),
+		pidCollisions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triad_packet_id_collisions_total", Help: "Client packets reusing a packet id of an outbound delivery (handled).",
+		}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "triad_store_commit_seconds", Help: "Duration of one group commit (transaction and fsync).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		commitEntries: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "triad_store_commit_batch_entries", Help: "Entries written by one group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		commitOps: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "triad_store_commit_batch_ops", Help: "State ops written by one group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		storeFailed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "triad_store_failed", Help: "1 once the state store failed a commit; the broker stops serving.",
+		}),
+	}
+	m.reg.MustRegister(m.messagesIn, m.messagesOut, m.messagesDropped, m.duplicatesQos2, m.pidCollisions,
+		m.commitSeconds, m.commitEntries, m.commitOps, m.storeFailed,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeCommit(s state.CommitStats) {
+	m.commitSeconds.Observe(s.Duration.Seconds())
+	m.commitEntries.Observe(float64(s.Entries))
+	m.commitOps.Observe(float64(s.Ops))
+}
+
+// watchServer registers gauges read from a mochi server's counters.
+func (m *metrics) watchServer(srv *mqtt.Server, c *state.Committer) {
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("triad_connections", "Connected MQTT clients.", func() float64 {
+		return float64(atomic.LoadInt64(&srv.Info.ClientsConnected))
+	})
+	gauge("triad_sessions", "Sessions known to the broker, connected or not.", func() float64 {
+		return float64(srv.Clients.Len())
+	})
+	gauge("triad_subscriptions", "Subscriptions.", func() float64 {
+		return float64(atomic.LoadInt64(&srv.Info.Subscriptions))
+	})
+	gauge("triad_retained_messages", "Retained messages.", func() float64 {
+		return float64(retainedCount(srv))
+	})
+	gauge("triad_inflight_messages", "QoS 1/2 messages in flight or queued, all sessions.", func() float64 {
+		return float64(inflightCount(srv))
+	})
+	gauge("triad_store_applied_index", "Index of the last durable state entry.", func() float64 {
+		return float64(c.Durable())
+	})
+}

@@ -1,0 +1,73 @@
+package config
+
+import "fmt"
+
+// Defaults of the keys whose default is not the zero value.
+const (
+	DefaultMaxPacketSize     = 1 << 20 // mqtt.limits.max_packet_size, bytes
+	DefaultMaxInflight       = 1024    // mqtt.limits.max_inflight
+	DefaultReceiveMaximum    = 1024    // mqtt.limits.receive_maximum
+	DefaultMaxQueuedMessages = 10000   // mqtt.limits.max_queued_messages
+	DefaultMaxBatch          = 4096    // store.max_batch
+	DefaultTLSMinVersion     = "1.2"   // mqtt.listeners[].tls.min_version
+	DefaultLogLevel          = "info"  // log.level
+	DefaultLogFormat         = "text"  // log.format
+)
+
+// ApplyDefaults fills in every unset field of a Config built in code, taking
+// the zero value as unset:
+//
+//   - listener id "<type><index>", e.g. "tcp0"; tls.min_version "1.2";
+//     tls.require_client_cert true when client_ca is set;
+//   - limits: max_packet_size 1048576, max_inflight 1024, receive_maximum 1024,
+//     max_queued_messages 10000 (max_clients, message_expiry and
+//     session_expiry_max stay 0: unlimited / never / no cap);
+//   - store.max_batch 4096 (max_batch_age stays 0);
+//   - log.level "info", log.format "text".
+//
+// Load and Parse already apply these defaults, but only to the keys the file
+// leaves out, so an explicit 0 in the file stays 0. Calling ApplyDefaults
+// again on their result is harmless except that it turns an explicit
+// "max_packet_size: 0" (protocol maximum) into 1048576.
+func (c *Config) ApplyDefaults() {
+	c.applyDefaults(func(string) bool { return false })
+}
+
+// applyDefaults sets the default of each field that is zero and for which
+// given(key path) is false.
+func (c *Config) applyDefaults(given func(path string) bool) {
+	for i := range c.MQTT.Listeners {
+		l := &c.MQTT.Listeners[i]
+		if l.ID == "" {
+			l.ID = fmt.Sprintf("%s%d", l.Type, i)
+		}
+		if l.TLS != nil {
+			l.TLS.applyDefaults()
+		}
+	}
+	lim := &c.MQTT.Limits
+	setDefault(&lim.MaxPacketSize, DefaultMaxPacketSize, given("mqtt.limits.max_packet_size"))
+	setDefault(&lim.MaxInflight, DefaultMaxInflight, given("mqtt.limits.max_inflight"))
+	setDefault(&lim.ReceiveMaximum, DefaultReceiveMaximum, given("mqtt.limits.receive_maximum"))
+	setDefault(&lim.MaxQueuedMessages, DefaultMaxQueuedMessages, given("mqtt.limits.max_queued_messages"))
+	setDefault(&c.Store.MaxBatch, DefaultMaxBatch, given("store.max_batch"))
+	// An empty string is never a valid level or format, so "" always means unset.
+	setDefault(&c.Log.Level, DefaultLogLevel, false)
+	setDefault(&c.Log.Format, DefaultLogFormat, false)
+}
+
+func (t *TLSConfig) applyDefaults() {
+	setDefault(&t.MinVersion, DefaultTLSMinVersion, false)
+	if t.RequireClientCert == nil && t.ClientCA != "" {
+		yes := true
+		t.RequireClientCert = &yes
+	}
+}
+
+// setDefault stores def in *p if *p is the zero value and was not given.
+func setDefault[T comparable](p *T, def T, given bool) {
+	var zero T
+	if !given && *p == zero {
+		*p = def
+	}
+}

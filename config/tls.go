@@ -1,0 +1,97 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io/fs"
+	"os"
+)
+
+// ClientCertRequired reports whether clients must present a certificate
+// signed by client_ca: require_client_cert if set, else whether client_ca is
+// set.
+func (t *TLSConfig) ClientCertRequired() bool {
+	if t.RequireClientCert != nil {
+		return *t.RequireClientCert
+	}
+	return t.ClientCA != ""
+}
+
+// ServerConfig loads the PEM files named by t and returns the server side
+// *tls.Config of the listener: its certificate, minimum version and, with
+// client_ca, client certificate verification. Errors are *Errors whose
+// paths start with "tls.".
+func (t *TLSConfig) ServerConfig() (*tls.Config, error) {
+	var errs errList
+	cfg := t.check(&errs, "tls")
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// check validates t, reporting problems under path (e.g.
+// "mqtt.listeners[0].tls"), and returns the resulting *tls.Config, or nil
+// if there were problems.
+func (t *TLSConfig) check(errs *errList, path string) *tls.Config {
+	before := len(*errs)
+	cfg := &tls.Config{ClientAuth: tls.NoClientCert}
+	switch t.MinVersion {
+	case "1.2":
+		cfg.MinVersion = tls.VersionTLS12
+	case "1.3":
+		cfg.MinVersion = tls.VersionTLS13
+	default:
+		checkEnum(errs, path+".min_version", t.MinVersion, tlsVersions)
+	}
+	certPEM := readPEM(errs, path+".cert", t.Cert)
+	keyPEM := readPEM(errs, path+".key", t.Key)
+	if certPEM != nil && keyPEM != nil {
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			errs.addCause(path+".cert", err, "cert %q and key %q do not load as a key pair", t.Cert, t.Key)
+		} else {
+			cfg.Certificates = []tls.Certificate{pair}
+		}
+	}
+	switch {
+	case t.ClientCA != "":
+		if caPEM := readPEM(errs, path+".client_ca", t.ClientCA); caPEM != nil {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(caPEM) {
+				errs.add(path+".client_ca", "%q holds no PEM certificate", t.ClientCA)
+			}
+			cfg.ClientCAs = pool
+		}
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		if t.ClientCertRequired() {
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	case t.RequireClientCert != nil && *t.RequireClientCert:
+		errs.add(path+".require_client_cert", "true needs client_ca: client certificates are verified against that CA")
+	}
+	if len(*errs) > before {
+		return nil
+	}
+	return cfg
+}
+
+// readPEM reads the file named at path, reporting a missing name or an
+// unreadable file; it returns nil on failure.
+func readPEM(errs *errList, path, file string) []byte {
+	if file == "" {
+		errs.add(path, "missing: the path of a PEM file is required")
+		return nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the file name is already in the message
+		}
+		errs.addCause(path, err, "%q cannot be read", file)
+		return nil
+	}
+	return data
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+var (
+	nodeNameRE    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
+	listenerTypes = []string{"tcp", "tls", "websocket"}
+	logLevels     = []string{"debug", "info", "warn", "error"}
+	logFormats    = []string{"text", "json"}
+	tlsVersions   = []string{"1.2", "1.3"}
+)
+
+// Validate checks c, which should have had its defaults applied (Load and
+// Parse do that), and returns every problem found: one *Error per problem,
+// joined with errors.Join, each naming the key path and the offending value.
+// It reads the TLS files it names but does not require node.data_dir to exist.
+func (c *Config) Validate() error {
+	var errs errList
+	c.Node.validate(&errs)
+	addrs := c.MQTT.validateListeners(&errs)
+	c.MQTT.Limits.validate(&errs)
+	c.HTTP.validate(&errs, addrs)
+	if c.Store.MaxBatch < 1 {
+		errs.add("store.max_batch", "%d is too small; must be >= 1", c.Store.MaxBatch)
+	}
+	checkEnum(&errs, "log.level", c.Log.Level, logLevels)
+	checkEnum(&errs, "log.format", c.Log.Format, logFormats)
+	return errs.err()
+}
+
+func (n *Node) validate(errs *errList) {
+	switch {
+	case n.Name == "":
+		errs.add("node.name", "missing: every node needs a name unique in its cluster")
+	case !nodeNameRE.MatchString(n.Name):
+		errs.add("node.name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", n.Name)
+	}
+	if n.DataDir == "" {
+		errs.add("node.data_dir", "missing: the directory for the node's durable state is required")
+	}
+}
+
+// validateListeners checks each listener and returns the listening
+// addresses in use (normalised host:port → key path) for the HTTP check.
+func (m *MQTT) validateListeners(errs *errList) map[string]string {
+	if len(m.Listeners) == 0 {
+		errs.add("mqtt.listeners", "missing: at least one listener is required")
+	}
+	ids := map[string]string{}
+	addrs := map[string]string{}
+	for i, l := range m.Listeners {
+		p := fmt.Sprintf("mqtt.listeners[%d]", i)
+		switch other, dup := ids[l.ID]; {
+		case l.ID == "":
+			errs.add(p+".id", "missing")
+		case dup:
+			errs.add(p+".id", "%q is already the id of %s", l.ID, other)
+		default:
+			ids[l.ID] = p
+		}
+		checkEnum(errs, p+".type", l.Type, listenerTypes)
+		checkListenAddress(errs, p+".address", l.Address, addrs)
+		switch {
+		case l.Type == "tls" && l.TLS == nil:
+			errs.add(p+".tls", "missing: a tls listener needs tls.cert and tls.key")
+		case l.Type == "tcp" && l.TLS != nil:
+			errs.add(p+".tls", "not allowed on a tcp listener (use type tls, or websocket for wss)")
+		case l.TLS != nil:
+			l.TLS.check(errs, p+".tls")
+		}
+	}
+	return addrs
+}
+
+func (l *Limits) validate(errs *errList) {
+	if l.MaxClients < 0 {
+		errs.add("mqtt.limits.max_clients", "%d is negative; use 0 for unlimited", l.MaxClients)
+	}
+	if l.MaxInflight < 1 {
+		errs.add("mqtt.limits.max_inflight", "%d is too small; must be >= 1", l.MaxInflight)
+	}
+	if l.ReceiveMaximum < 1 { // a Receive Maximum of 0 is a protocol error (MQTT 5 §3.1.2.11.3)
+		errs.add("mqtt.limits.receive_maximum", "%d is too small; must be >= 1", l.ReceiveMaximum)
+	}
+	if l.MaxQueuedMessages < 1 {
+		errs.add("mqtt.limits.max_queued_messages", "%d is too small; must be >= 1", l.MaxQueuedMessages)
+	}
+}
+
+func (h *HTTP) validate(errs *errList, listeners map[string]string) {
+	if h.Address == "" {
+		return
+	}
+	checkListenAddress(errs, "http.address", h.Address, listeners)
+}
+
+// checkListenAddress checks that addr is host:port with a numeric port in
+// 0..65535 and not already in use (a map of normalised address → key path,
+// to which addr is added). Port 0 (any free port) never conflicts.
+func checkListenAddress(errs *errList, path, addr string, used map[string]string) {
+	if addr == "" {
+		errs.add(path, `missing: a host:port address such as "0.0.0.0:1883" is required`)
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		reason := err.Error()
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			reason = ae.Err
+		}
+		errs.add(path, "%q is not a host:port address (%s)", addr, reason)
+		return
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		errs.add(path, "%q has port %q, which is not a number in 0..65535", addr, port)
+		return
+	}
+	if n == 0 {
+		return
+	}
+	key := net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(n, 10))
+	if other, dup := used[key]; dup {
+		errs.add(path, "%q is already used by %s", addr, other)
+		return
+	}
+	used[key] = path
+}
+
+// checkEnum reports v at path unless it is one of allowed.
+func checkEnum(errs *errList, path, v string, allowed []string) {
+	switch {
+	case v == "":
+		errs.add(path, "missing: must be one of %s", strings.Join(allowed, ", "))
+	case !slices.Contains(allowed, v):
+		errs.add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+}

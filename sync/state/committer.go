@@ -1,0 +1,256 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned by Append and Wait after Close.
+var ErrClosed = errors.New("state: committer closed")
+
+// CommitStats describes one group commit, for metrics.
+type CommitStats struct {
+	Entries  int
+	Ops      int
+	Duration time.Duration
+}
+
+// CommitterOptions tune group commit.
+type CommitterOptions struct {
+	MaxBatch    int               // ops per transaction; default 4096
+	MaxBatchAge time.Duration     // extra wait to grow a batch; default 0
+	OnCommit    func(CommitStats) // optional; called on the writer goroutine
+	OnFail      func(err error)   // optional; called once when a commit fails
+	Now         func() time.Time  // optional clock for tests
+	after       func(time.Duration) <-chan time.Time
+}
+
+// Committer is the single write path into a Store: Append queues an entry
+// and returns its index at once; one goroutine applies queued entries from
+// all callers in one transaction and one fsync (group commit); Wait blocks
+// until an index is durable.
+//
+// After a failed commit the committer is failed for good: Append and Wait
+// return the error, and nothing further is written. A durable broker must
+// not acknowledge anything after its disk failed, so the owner is expected
+// to stop serving (see Failed).
+type Committer struct {
+	store *Store
+	opts  CommitterOptions
+
+	enqueued atomic.Uint64
+	durable  atomic.Uint64
+
+	mu        sync.Mutex
+	pending   []Entry
+	next      uint64
+	durableCh chan struct{} // closed and replaced whenever durable advances
+	err       error
+	closed    bool
+
+	kick   chan struct{}
+	failed chan struct{}
+	done   chan struct{}
+}
+
+// NewCommitter starts the writer goroutine over store. The store must not
+// be written by anyone else until Close returns.
+func NewCommitter(store *Store, opts CommitterOptions) *Committer {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 4096
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.after == nil {
+		opts.after = time.After
+	}
+	c := &Committer{
+		store:     store,
+		opts:      opts,
+		next:      store.Applied() + 1,
+		durableCh: make(chan struct{}),
+		kick:      make(chan struct{}, 1),
+		failed:    make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	c.enqueued.Store(store.Applied())
+	c.durable.Store(store.Applied())
+	go c.run()
+	return c
+}
+
+// Append queues ops as one entry and returns its index. It never blocks on
+// the disk.
+func (c *Committer) Append(ops ...Op) (uint64, error) {
+	for i := range ops {
+		if err := ops[i].Validate(); err != nil {
+			return 0, err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.closed {
+		return 0, ErrClosed
+	}
+	idx := c.next
+	c.next++
+	c.pending = append(c.pending, Entry{Index: idx, Ops: ops})
+	c.enqueued.Store(idx)
+	select { // under mu, so Close cannot close kick in between
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return idx, nil
+}
+
+// Enqueued is the index of the last appended entry.
+func (c *Committer) Enqueued() uint64 { return c.enqueued.Load() }
+
+// Durable is the index of the last entry known to be on disk.
+func (c *Committer) Durable() uint64 { return c.durable.Load() }
+
+// Failed is closed when the committer has failed (or was closed).
+func (c *Committer) Failed() <-chan struct{} { return c.failed }
+
+// Err returns the failure, or nil.
+func (c *Committer) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Wait blocks until entry idx is durable, the committer fails, or ctx ends
+// (cancellation only stops the wait; the entry is still written).
+func (c *Committer) Wait(ctx context.Context, idx uint64) error {
+	for {
+		if c.durable.Load() >= idx {
+			return nil
+		}
+		c.mu.Lock()
+		ch, err := c.durableCh, c.err
+		c.mu.Unlock()
+		if c.durable.Load() >= idx {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-c.failed:
+		case <-ctx.Done():
+			return fmt.Errorf("state: wait for entry %d: %w", idx, ctx.Err())
+		}
+	}
+}
+
+// Changed returns a channel closed when the durable index next advances or
+// the committer fails.
+func (c *Committer) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.failed
+	}
+	return c.durableCh
+}
+
+// Close writes what is queued, stops the writer and returns the failure, if
+// any. Appends after Close fail with ErrClosed.
+func (c *Committer) Close() error {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.kick)
+	}
+	c.mu.Unlock()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if errors.Is(c.err, ErrClosed) {
+		return nil
+	}
+	return c.err
+}
+
+func (c *Committer) run() {
+	defer close(c.done)
+	for {
+		_, open := <-c.kick
+		if open && c.opts.MaxBatchAge > 0 {
+			<-c.opts.after(c.opts.MaxBatchAge)
+		}
+		for {
+			batch := c.take()
+			if len(batch) == 0 {
+				break
+			}
+			if err := c.commit(batch); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		if !open {
+			c.fail(ErrClosed)
+			return
+		}
+	}
+}
+
+// take removes up to MaxBatch ops' worth of whole entries from the queue.
+func (c *Committer) take() []Entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ops := 0, 0
+	for n < len(c.pending) && (n == 0 || ops+len(c.pending[n].Ops) <= c.opts.MaxBatch) {
+		ops += len(c.pending[n].Ops)
+		n++
+	}
+	batch := c.pending[:n:n]
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
+	return batch
+}
+
+func (c *Committer) commit(batch []Entry) error {
+	start := c.opts.Now()
+	if err := c.store.Apply(batch); err != nil {
+		return err
+	}
+	c.durable.Store(batch[len(batch)-1].Index)
+	c.mu.Lock()
+	close(c.durableCh)
+	c.durableCh = make(chan struct{})
+	c.mu.Unlock()
+	if c.opts.OnCommit != nil {
+		ops := 0
+		for _, e := range batch {
+			ops += len(e.Ops)
+		}
+		c.opts.OnCommit(CommitStats{Entries: len(batch), Ops: ops, Duration: c.opts.Now().Sub(start)})
+	}
+	return nil
+}
+
+func (c *Committer) fail(err error) {
+	c.mu.Lock()
+	first := c.err == nil
+	if first {
+		c.err = err
+		close(c.failed)
+	}
+	c.mu.Unlock()
+	if first && !errors.Is(err, ErrClosed) && c.opts.OnFail != nil {
+		c.opts.OnFail(err)
+	}
+}

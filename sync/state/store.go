@@ -1,0 +1,228 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrOutOfOrder is returned by Apply when an entry's index does not follow
+// the applied index.
+var ErrOutOfOrder = errors.New("state: entry out of order")
+
+// Entry is one atomic unit of change: its ops are applied together, and the
+// applied index becomes Index in the same transaction.
+type Entry struct {
+	Index uint64
+	Ops   []Op
+}
+
+// Options tune the store.
+type Options struct {
+	// NoSync skips fsync on commit. Unsafe: a power loss may lose
+	// acknowledged data. For benchmarks only.
+	NoSync bool
+	// LockTimeout bounds the wait for the data file's lock (another process
+	// using the same data directory). Default 2s.
+	LockTimeout time.Duration
+}
+
+// Store is the bbolt-backed state. Apply is the only way to change it; it
+// is safe for one writer and any number of concurrent readers.
+type Store struct {
+	db      *bolt.DB
+	applied uint64 // guarded by the single-writer contract of Apply
+	msgSeq  uint64
+}
+
+// FileName is the state file inside the node's data directory.
+const FileName = "state.db"
+
+// Open opens (or creates) the state file under dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state: create data dir %q: %w", dir, err)
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = 2 * time.Second
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        opts.LockTimeout,
+		NoSync:         opts.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state: %s is locked by another process (is another triad using data_dir %q?): %w", path, dir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.init(); err != nil {
+		return nil, errors.Join(fmt.Errorf("state: %s: %w", path, err), db.Close())
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch f := meta.Get(keyFormat); {
+		case f == nil:
+			if err := meta.Put(keyFormat, []byte(formatVersion)); err != nil {
+				return fmt.Errorf("write format: %w", err)
+			}
+		case string(f) != formatVersion:
+			return fmt.Errorf("unsupported state format %q (this build reads %q)", f, formatVersion)
+		}
+		var err error
+		if v := meta.Get(keyApplied); v != nil {
+			if s.applied, err = u64(v); err != nil {
+				return err
+			}
+		}
+		if v := meta.Get(keyMsgSeq); v != nil {
+			if s.msgSeq, err = u64(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Close closes the file. No Apply may run concurrently.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("state: close: %w", err)
+	}
+	return nil
+}
+
+// Applied is the index of the last applied entry. Writer goroutine only.
+func (s *Store) Applied() uint64 { return s.applied }
+
+// MsgSeq is the highest message id ever accepted. Writer goroutine only.
+func (s *Store) MsgSeq() uint64 { return s.msgSeq }
+
+// Apply applies entries in one transaction and makes them durable (unless
+// NoSync). Entries must continue the applied index without gaps. On error
+// nothing of the batch is applied.
+func (s *Store) Apply(entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	applied, seq := s.applied, s.msgSeq
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		a := applier{tx: tx, msgSeq: seq}
+		for _, e := range entries {
+			if e.Index != applied+1 {
+				return fmt.Errorf("%w: got %d after %d", ErrOutOfOrder, e.Index, applied)
+			}
+			for i := range e.Ops {
+				if err := a.apply(&e.Ops[i]); err != nil {
+					return fmt.Errorf("entry %d op %d (%s): %w", e.Index, i, e.Ops[i].Kind, err)
+				}
+			}
+			applied = e.Index
+		}
+		seq = a.msgSeq
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyApplied, msgKey(applied)); err != nil {
+			return fmt.Errorf("write applied index: %w", err)
+		}
+		return meta.Put(keyMsgSeq, msgKey(seq))
+	})
+	if err != nil {
+		return fmt.Errorf("state: apply: %w", err)
+	}
+	s.applied, s.msgSeq = applied, seq
+	return nil
+}
+
+// Snapshot is the whole state, read in one consistent transaction.
+type Snapshot struct {
+	Applied    uint64
+	MsgSeq     uint64
+	Sessions   []Session
+	Subs       []Subscription
+	Msgs       map[uint64]*Message
+	Deliveries []Delivery
+	Inbound    []Inbound
+	Retained   []Message
+}
+
+// Load reads the whole state.
+func (s *Store) Load() (*Snapshot, error) {
+	snap := &Snapshot{Msgs: map[uint64]*Message{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		var err error
+		if v := meta.Get(keyApplied); v != nil {
+			if snap.Applied, err = u64(v); err != nil {
+				return err
+			}
+		}
+		if v := meta.Get(keyMsgSeq); v != nil {
+			if snap.MsgSeq, err = u64(v); err != nil {
+				return err
+			}
+		}
+		if err := loadAll(tx.Bucket(bucketSessions), &snap.Sessions); err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+		if err := loadAll(tx.Bucket(bucketSubs), &snap.Subs); err != nil {
+			return fmt.Errorf("subscriptions: %w", err)
+		}
+		if err := loadAll(tx.Bucket(bucketDeliv), &snap.Deliveries); err != nil {
+			return fmt.Errorf("deliveries: %w", err)
+		}
+		if err := loadAll(tx.Bucket(bucketInbound), &snap.Inbound); err != nil {
+			return fmt.Errorf("inbound: %w", err)
+		}
+		if err := loadAll(tx.Bucket(bucketRetained), &snap.Retained); err != nil {
+			return fmt.Errorf("retained: %w", err)
+		}
+		var msgs []Message
+		if err := loadAll(tx.Bucket(bucketMsgs), &msgs); err != nil {
+			return fmt.Errorf("messages: %w", err)
+		}
+		for i := range msgs {
+			snap.Msgs[msgs[i].ID] = &msgs[i]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: load: %w", err)
+	}
+	return snap, nil
+}
+
+func loadAll[T any](b *bolt.Bucket, out *[]T) error {
+	return b.ForEach(func(k, v []byte) error {
+		var rec T
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("record %q: %w", k, err)
+		}
+		*out = append(*out, rec)
+		return nil
+	})
+}
+
+// hasPrefix reports whether bucket b holds any key starting with prefix.
+func hasPrefix(b *bolt.Bucket, prefix []byte) bool {
+	k, _ := b.Cursor().Seek(prefix)
+	return k != nil && bytes.HasPrefix(k, prefix)
+}
