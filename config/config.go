@@ -1,6 +1,13 @@
 // Package config holds Triad's YAML configuration: the typed structure, its
 // defaults, strict decoding (unknown keys are errors with their line) and
 // validation.
+//
+// Load and Parse decode the file by walking its yaml.Node tree against these
+// types (decode.go), which rejects unknown keys and ill-typed values and
+// records the line of every key path. Defaults are then applied to the keys
+// the file leaves out (defaults.go) and Validate (validate.go, tls.go)
+// reports problems by key path; Parse maps each path back to its line. The
+// keys are documented in docs/configuration.md.
 package config
 
 import "time"

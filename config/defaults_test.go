@@ -44,7 +44,9 @@ func TestParseKeepsExplicitZeros(t *testing.T) {
 	}{
 		{name: "max_packet_size 0 means protocol maximum", body: "max_packet_size: 0", check: func(c *Config) bool { return c.MQTT.Limits.MaxPacketSize == 0 }},
 		{name: "null takes the default", body: "max_packet_size: ~", check: func(c *Config) bool { return c.MQTT.Limits.MaxPacketSize == DefaultMaxPacketSize }},
-		{name: "explicit values kept", body: "max_inflight: 7", check: func(c *Config) bool { return c.MQTT.Limits.MaxInflight == 7 && c.MQTT.Limits.ReceiveMaximum == DefaultReceiveMaximum }},
+		{name: "explicit values kept", body: "max_inflight: 7", check: func(c *Config) bool {
+			return c.MQTT.Limits.MaxInflight == 7 && c.MQTT.Limits.ReceiveMaximum == DefaultReceiveMaximum
+		}},
 		{name: "durations", body: "message_expiry: 24h", check: func(c *Config) bool { return c.MQTT.Limits.MessageExpiry.String() == "24h0m0s" }},
 	}
 	for _, tc := range tests {
