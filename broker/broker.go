@@ -99,6 +99,9 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return fmt.Errorf("broker: add auth hook: %w", err)
 	}
+	if err := b.srv.AddHook(new(compatHook), nil); err != nil {
+		return fmt.Errorf("broker: add compatibility hook: %w", err)
+	}
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return fmt.Errorf("broker: add persistence hook: %w", err)
 	}

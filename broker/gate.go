@@ -25,6 +25,9 @@ type durability interface {
 // failed: what it held back is never sent.
 var ErrNotDurable = errors.New("broker: state store failed; unsent acknowledgements dropped")
 
+// errKicked ends a wait early: the window released packets to write.
+var errKicked = errors.New("broker: window released packets")
+
 const (
 	gateMaxQueued    = 4 << 20         // bytes held per connection before Write blocks
 	gateDrainTimeout = 2 * time.Second // how long Close lets held bytes become durable
@@ -52,6 +55,11 @@ type gatedConn struct {
 	err     error
 	closed  bool
 
+	win      outWindow // outbound in-flight window; mu guards it
+	released [][]byte  // PUBLISH packets the window let go, to write before queue
+	kick     chan struct{}
+	in       inFramer // only the reading goroutine uses it
+
 	abort     chan struct{} // closed when held bytes are to be abandoned
 	abortOnce sync.Once
 	drained   chan struct{} // closed when the flusher ends after Close
@@ -64,7 +72,8 @@ type gatedChunk struct {
 }
 
 func newGatedConn(c net.Conn, d durability, log *slog.Logger) *gatedConn {
-	g := &gatedConn{Conn: c, d: d, log: log, abort: make(chan struct{}), drained: make(chan struct{})}
+	g := &gatedConn{Conn: c, d: d, log: log, kick: make(chan struct{}, 1),
+		abort: make(chan struct{}), drained: make(chan struct{})}
 	g.cond = sync.NewCond(&g.mu)
 	return g
 }
@@ -84,18 +93,11 @@ func (g *gatedConn) Write(b []byte) (int, error) {
 			g.mu.Unlock()
 			return 0, net.ErrClosed
 		}
-		if len(g.queue) == 0 && !g.busy && g.d.Durable() >= idx {
-			g.busy = true
-			g.mu.Unlock()
-			n, err := g.Conn.Write(b)
-			g.mu.Lock()
-			g.busy = false
-			if err != nil && g.err == nil {
-				g.err = err
+		if len(g.queue) == 0 && len(g.released) == 0 && !g.busy && g.d.Durable() >= idx {
+			if err := g.write(g.win.admit(b, nil)); err != nil {
+				return 0, err
 			}
-			g.cond.Broadcast()
-			g.mu.Unlock()
-			return n, err
+			return len(b), nil
 		}
 		if g.queued < gateMaxQueued || len(g.queue) == 0 {
 			break
@@ -120,15 +122,23 @@ func (g *gatedConn) flush() {
 		for g.busy {
 			g.cond.Wait()
 		}
-		if len(g.queue) == 0 || g.err != nil {
+		if g.err != nil || (len(g.queue) == 0 && len(g.released) == 0) {
 			g.stopFlusher()
 			g.mu.Unlock()
 			return
 		}
+		if len(g.released) > 0 {
+			bufs := net.Buffers(g.released)
+			g.released = nil
+			_ = g.write(bufs) // an error is kept in g.err, which ends the loop
+			continue
+		}
 		head := g.queue[0].idx
 		g.mu.Unlock()
 
-		if err := g.waitDurable(head); err != nil {
+		if err := g.waitDurable(head); errors.Is(err, errKicked) {
+			continue
+		} else if err != nil {
 			g.mu.Lock()
 			if g.err == nil {
 				g.err = err
@@ -147,24 +157,77 @@ func (g *gatedConn) flush() {
 		var bufs net.Buffers
 		n := 0
 		for n < len(g.queue) && g.queue[n].idx <= durable {
-			bufs = append(bufs, g.queue[n].b)
+			bufs = g.win.admit(g.queue[n].b, bufs)
 			g.queued -= len(g.queue[n].b)
 			n++
 		}
 		g.queue = g.queue[n:]
-		g.busy = true
-		g.mu.Unlock()
-
-		_, err := bufs.WriteTo(g.Conn)
-
-		g.mu.Lock()
-		g.busy = false
-		if err != nil && g.err == nil {
-			g.err = err
-		}
-		g.cond.Broadcast()
-		g.mu.Unlock()
+		_ = g.write(bufs) // an error is kept in g.err, which ends the loop
 	}
+}
+
+// write sends bufs as the one writer; mu must be held, and is unlocked
+// during the write and held again on return.
+func (g *gatedConn) write(bufs net.Buffers) error {
+	if len(bufs) == 0 {
+		g.mu.Unlock()
+		return nil
+	}
+	g.busy = true
+	g.mu.Unlock()
+	_, err := bufs.WriteTo(g.Conn)
+	g.mu.Lock()
+	g.busy = false
+	if err != nil && g.err == nil {
+		g.err = err
+	}
+	g.cond.Broadcast()
+	g.mu.Unlock()
+	return err
+}
+
+// Read passes what the client sends to mochi, rejecting a malformed
+// Remaining Length and freeing the outbound window on acknowledgements.
+func (g *gatedConn) Read(p []byte) (int, error) {
+	n, err := g.Conn.Read(p)
+	if n > 0 {
+		if ferr := g.in.feed(p[:n], g.acked); ferr != nil {
+			return 0, ferr
+		}
+	}
+	return n, err
+}
+
+// acked frees the window slot of an acknowledged PUBLISH and hands the
+// packets that now fit to the flusher.
+func (g *gatedConn) acked(typ uint8, id uint16, reason byte) {
+	if !freesWindow(typ, reason) {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ready := g.win.ack(id)
+	if len(ready) == 0 || g.err != nil {
+		return
+	}
+	g.released = append(g.released, ready...)
+	if !g.flusher {
+		g.flusher = true
+		go g.flush()
+		return
+	}
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// setWindow sets the outbound in-flight window (0: none). It must be
+// called before the first PUBLISH is written.
+func (g *gatedConn) setWindow(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.win.setLimit(n)
 }
 
 // stopFlusher marks the flusher gone; mu must be held.
@@ -191,6 +254,8 @@ func (g *gatedConn) waitDurable(idx uint64) error {
 			return fmt.Errorf("%w: %w", ErrNotDurable, g.d.Err())
 		case <-g.abort:
 			return net.ErrClosed
+		case <-g.kick:
+			return errKicked
 		}
 	}
 }

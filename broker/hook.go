@@ -109,14 +109,24 @@ func (h *persistHook) current(cl *mqtt.Client) *session {
 
 // OnConnect applies limits mochi has no option for: the outbound in-flight
 // window, and no outbound topic aliases (stored deliveries keep topics).
+//
+// The window is enforced by the connection (see outWindow). mochi's own send
+// quota is switched off, here and wherever mochi would switch it on again
+// (it re-arms it from Props.ReceiveMaximum when a session is inherited),
+// because its Inflight.NextImmediate deadlocks under load.
 func (h *persistHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	cl.Properties.Props.TopicAliasMaximum = 0
-	quota := h.limits.maxInflight
-	if rm := cl.Properties.Props.ReceiveMaximum; rm > 0 && rm < quota {
-		quota = rm
+	window := h.limits.maxInflight
+	if rm := cl.Properties.Props.ReceiveMaximum; rm > 0 && rm < window {
+		window = rm
 	}
-	cl.Properties.Props.ReceiveMaximum = quota
-	cl.State.Inflight.ResetSendQuota(int32(quota))
+	cl.Properties.Props.ReceiveMaximum = 0
+	cl.State.Inflight.ResetSendQuota(0)
+	if g, ok := cl.Net.Conn.(*gatedConn); ok {
+		g.setWindow(int(window))
+	} else {
+		h.log.Warn("connection is not gated; no outbound window", "client", cl.ID, "listener", cl.Net.Listener)
+	}
 	return nil
 }
 

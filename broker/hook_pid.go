@@ -84,7 +84,6 @@ func (h *persistHook) stashedAck(cl *mqtt.Client, pk packets.Packet) bool {
 		delete(s.stash, pk.PacketID)
 		h.mu.Unlock()
 		h.deliveryDone(cl, pk.PacketID)
-		cl.State.Inflight.IncreaseSendQuota()
 		return true
 	}
 	h.mu.Unlock()
