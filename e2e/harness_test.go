@@ -72,6 +72,9 @@ type node struct {
 	out  *lockedBuffer
 	done chan struct{}
 	err  error
+	// races holds the output of every run in which the race detector
+	// reported a data race (the binary is built with -race).
+	races []string
 }
 
 type lockedBuffer struct {
@@ -121,7 +124,13 @@ log:
 	}
 	t.Cleanup(func() {
 		n.kill()
-		if t.Failed() {
+		n.mu.Lock()
+		races := n.races
+		n.mu.Unlock()
+		for _, text := range races {
+			t.Errorf("the race detector reported a data race in triad:\n%s", text)
+		}
+		if t.Failed() && len(races) == 0 {
 			t.Logf("triad output:\n%s", n.output())
 		}
 	})
@@ -133,6 +142,7 @@ func (n *node) start() {
 	n.t.Helper()
 	n.mu.Lock()
 	cmd := exec.Command(triadBin, "run", "--config", n.cfgPath)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -145,6 +155,9 @@ func (n *node) start() {
 		err := cmd.Wait()
 		n.mu.Lock()
 		n.err = err
+		if text := out.String(); strings.Contains(text, "WARNING: DATA RACE") {
+			n.races = append(n.races, text)
+		}
 		n.mu.Unlock()
 		close(done)
 	}()

@@ -25,7 +25,8 @@ type rawClient struct {
 	awaitingRel map[uint16]bool // QoS 2 ids delivered, PUBREL not yet received
 	delivered   []string        // payloads handed to the "application", in order
 	count       map[string]int
-	holdAcks    bool // when true, PUBLISHes are delivered but not acknowledged
+	holdAcks    bool     // when true, PUBLISHes are delivered but not acknowledged
+	held        []uint16 // QoS 1 packet ids left unacknowledged while holdAcks, oldest first
 	subacks     int
 	pubrels     int  // PUBREL packets received
 	holdComp    bool // when true, PUBREL is taken (the id released) but PUBCOMP not sent
@@ -196,6 +197,9 @@ func (c *rawClient) onPublish(conn net.Conn, pk packets.Packet) error {
 			c.deliverLocked(pk)
 		}
 	}
+	if hold && pk.FixedHeader.Qos == 1 {
+		c.held = append(c.held, pk.PacketID)
+	}
 	c.mu.Unlock()
 	if hold {
 		return nil
@@ -251,6 +255,22 @@ func (c *rawClient) setHoldAcks(v bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.holdAcks = v
+}
+
+// ackHeld sends PUBACK for the n oldest QoS 1 messages held unacknowledged.
+func (c *rawClient) ackHeld(n int) error {
+	c.mu.Lock()
+	n = min(n, len(c.held))
+	ids := append([]uint16(nil), c.held[:n]...)
+	c.held = c.held[n:]
+	conn := c.conn
+	c.mu.Unlock()
+	for _, id := range ids {
+		if err := writePacket(conn, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *rawClient) snapshot() (delivered []string, count map[string]int) {
