@@ -2,10 +2,10 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/triadmq/triad/version.Version=$(VERSION)
-BINS    := triad
+BINS    := triad triadctl
 TESTFLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build test unit lint deps bench clean
+.PHONY: all build test unit lint deps bench demo clean
 
 all: build
 
@@ -29,6 +29,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# A three-node cluster on 127.0.0.1 until Ctrl-C (README: "Run a
+# three-node cluster"). DEMOFLAGS go to triad demo, e.g. --base-port 31000.
+demo: deps build
+	bin/triad demo $(DEMOFLAGS)
 
 # Throughput and latency: triad (durable) vs plain mochi vs Debian mosquitto.
 bench: deps build

@@ -17,6 +17,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/triadmq/triad/config"
@@ -35,6 +36,7 @@ type Broker struct {
 	hook    *persistHook
 	m       *metrics
 	started time.Time
+	fence   Fence // nil: standalone, always serving
 
 	stopLoops context.CancelFunc
 
@@ -93,6 +95,10 @@ func capabilities(l *config.Limits) *mqtt.Capabilities {
 	return c
 }
 
+// SetFence makes every client connection check f before each read and
+// write (a cluster leader's self-fencing). Call it before Start.
+func (b *Broker) SetFence(f Fence) { b.fence = f }
+
 // Start loads the stored state into the engine, makes any repairs durable,
 // then opens the listeners.
 func (b *Broker) Start(ctx context.Context) error {
@@ -131,7 +137,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		gl := &gatedListener{Listener: l, d: b.c, log: b.log}
+		gl := &gatedListener{Listener: l, d: b.c, fence: b.fence, log: b.log}
 		if err := b.srv.AddListener(gl); err != nil {
 			return fmt.Errorf("broker: listener %q on %s: %w", lc.ID, lc.Address, err)
 		}
@@ -184,6 +190,9 @@ func (b *Broker) Close() error {
 	})
 	return errors.Join(errs...)
 }
+
+// Gatherer is the broker's Prometheus registry.
+func (b *Broker) Gatherer() prometheus.Gatherer { return b.m.reg }
 
 // MetricsHandler serves the broker's Prometheus metrics.
 func (b *Broker) MetricsHandler() http.Handler {

@@ -25,6 +25,13 @@ type durability interface {
 // failed: what it held back is never sent.
 var ErrNotDurable = errors.New("broker: state store failed; unsent acknowledgements dropped")
 
+// ErrFenced is what a client connection fails with once the node may no
+// longer act as leader: nothing more is read from or written to clients.
+var ErrFenced = errors.New("broker: leadership lost (fenced); connection closed")
+
+// Fence says whether the node may serve right now (see election.Fence).
+type Fence interface{ Valid() bool }
+
 // errKicked ends a wait early: the window released packets to write.
 var errKicked = errors.New("broker: window released packets")
 
@@ -43,8 +50,9 @@ const (
 // the client's read loop keeps reading and group commit gets full batches.
 type gatedConn struct {
 	net.Conn
-	d   durability
-	log *slog.Logger
+	d     durability
+	log   *slog.Logger
+	fence Fence // nil: always valid (standalone)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -71,8 +79,8 @@ type gatedChunk struct {
 	b   []byte
 }
 
-func newGatedConn(c net.Conn, d durability, log *slog.Logger) *gatedConn {
-	g := &gatedConn{Conn: c, d: d, log: log, kick: make(chan struct{}, 1),
+func newGatedConn(c net.Conn, d durability, fence Fence, log *slog.Logger) *gatedConn {
+	g := &gatedConn{Conn: c, d: d, fence: fence, log: log, kick: make(chan struct{}, 1),
 		abort: make(chan struct{}), drained: make(chan struct{})}
 	g.cond = sync.NewCond(&g.mu)
 	return g
@@ -173,6 +181,17 @@ func (g *gatedConn) write(bufs net.Buffers) error {
 		g.mu.Unlock()
 		return nil
 	}
+	if !g.fenceValid() {
+		if g.err == nil {
+			g.err = ErrFenced
+		}
+		g.cond.Broadcast()
+		g.mu.Unlock()
+		if err := g.Conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			g.log.Debug("close fenced connection", "error", err)
+		}
+		return ErrFenced
+	}
 	g.busy = true
 	g.mu.Unlock()
 	_, err := bufs.WriteTo(g.Conn)
@@ -190,6 +209,9 @@ func (g *gatedConn) write(bufs net.Buffers) error {
 // Remaining Length and freeing the outbound window on acknowledgements.
 func (g *gatedConn) Read(p []byte) (int, error) {
 	n, err := g.Conn.Read(p)
+	if !g.fenceValid() {
+		return 0, ErrFenced
+	}
 	if n > 0 {
 		if ferr := g.in.feed(p[:n], g.acked); ferr != nil {
 			return 0, ferr
@@ -221,6 +243,8 @@ func (g *gatedConn) acked(typ uint8, id uint16, reason byte) {
 	default:
 	}
 }
+
+func (g *gatedConn) fenceValid() bool { return g.fence == nil || g.fence.Valid() }
 
 // setWindow sets the outbound in-flight window (0: none). It must be
 // called before the first PUBLISH is written.
@@ -296,12 +320,16 @@ func (g *gatedConn) Close() error {
 // gatedConn.
 type gatedListener struct {
 	listeners.Listener
-	d   durability
-	log *slog.Logger
+	d     durability
+	fence Fence
+	log   *slog.Logger
 }
 
 func (l *gatedListener) Serve(establish listeners.EstablishFn) {
 	l.Listener.Serve(func(id string, c net.Conn) error {
-		return establish(id, newGatedConn(c, l.d, l.log))
+		if l.fence != nil && !l.fence.Valid() {
+			return errors.Join(ErrFenced, c.Close())
+		}
+		return establish(id, newGatedConn(c, l.d, l.fence, l.log))
 	})
 }

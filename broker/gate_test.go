@@ -55,7 +55,7 @@ type pipeGate struct {
 func newPipeGate(t *testing.T, d durability) *pipeGate {
 	t.Helper()
 	srv, cli := net.Pipe()
-	p := &pipeGate{g: newGatedConn(srv, d, slog.New(slog.DiscardHandler)), client: cli}
+	p := &pipeGate{g: newGatedConn(srv, d, nil, slog.New(slog.DiscardHandler)), client: cli}
 	go func() {
 		buf := make([]byte, 4096)
 		for {

@@ -14,11 +14,12 @@ import "time"
 
 // Config is the whole of a node's configuration file.
 type Config struct {
-	Node  Node  `yaml:"node"`
-	MQTT  MQTT  `yaml:"mqtt"`
-	HTTP  HTTP  `yaml:"http"`
-	Store Store `yaml:"store"`
-	Log   Log   `yaml:"log"`
+	Node    Node     `yaml:"node"`
+	Cluster *Cluster `yaml:"cluster,omitempty"` // nil: a standalone node
+	MQTT    MQTT     `yaml:"mqtt"`
+	HTTP    HTTP     `yaml:"http"`
+	Store   Store    `yaml:"store"`
+	Log     Log      `yaml:"log"`
 }
 
 // Node identifies this node and where it keeps its state.

@@ -93,6 +93,12 @@ func (w *walker) decodeSlice(n *yaml.Node, path string, v reflect.Value) {
 		w.fail(n, path, "expected a list, got %s", describe(n))
 		return
 	}
+	if len(n.Content) == 0 {
+		// "[]" is the same as no list (and what Effective writes for one),
+		// so it decodes to nil.
+		v.Set(reflect.Zero(v.Type()))
+		return
+	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		ip := fmt.Sprintf("%s[%d]", path, i)

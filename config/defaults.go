@@ -23,6 +23,10 @@ const (
 //     max_queued_messages 10000 (max_clients, message_expiry and
 //     session_expiry_max stay 0: unlimited / never / no cap);
 //   - store.max_batch 4096 (max_batch_age stays 0);
+//   - with a cluster section: lease_ttl 2s, fence_margin 500ms,
+//     etcd.dial_timeout 2s and, with etcd.embedded, data_dir
+//     <node.data_dir>/etcd, initial_cluster_state "new", tick 100ms,
+//     election_timeout 1s;
 //   - log.level "info", log.format "text".
 //
 // Load and Parse already apply these defaults, but only to the keys the file
@@ -51,6 +55,9 @@ func (c *Config) applyDefaults(given func(path string) bool) {
 	setDefault(&lim.ReceiveMaximum, DefaultReceiveMaximum, given("mqtt.limits.receive_maximum"))
 	setDefault(&lim.MaxQueuedMessages, DefaultMaxQueuedMessages, given("mqtt.limits.max_queued_messages"))
 	setDefault(&c.Store.MaxBatch, DefaultMaxBatch, given("store.max_batch"))
+	if c.Cluster != nil {
+		c.Cluster.applyDefaults(&c.Node, given)
+	}
 	// An empty string is never a valid level or format, so "" always means unset.
 	setDefault(&c.Log.Level, DefaultLogLevel, false)
 	setDefault(&c.Log.Format, DefaultLogFormat, false)

@@ -35,6 +35,25 @@ mqtt:
 store: {max_batch: 1, max_batch_age: 2ms, no_sync: true}
 log: {level: debug, format: json}
 `},
+		{name: "cluster defaults", yaml: clusterYAML},
+		{name: "cluster everything", yaml: minimalYAML + `cluster:
+  name: prod
+  lease_ttl: 3s
+  fence_margin: 750ms
+  etcd:
+    endpoints: [https://etcd.example:2379]
+    dial_timeout: 1s
+    tls: {cert: ` + certPEM + `, key: ` + keyPEM + `, ca: ` + certPEM + `}
+    embedded:
+      data_dir: rel/etcd
+      client_url: http://127.0.0.1:2379
+      peer_url: http://127.0.0.1:2380
+      initial_cluster: [{name: n1, peer_url: "http://127.0.0.1:2380"}]
+      initial_cluster_state: existing
+      tick: 50ms
+      election_timeout: 500ms
+`},
+		{name: "cluster external etcd", yaml: minimalYAML + "cluster: {name: prod, etcd: {endpoints: [http://10.0.0.9:2379], tls: {ca: " + certPEM + "}}}\n"},
 	}
 	for _, in := range inputs {
 		t.Run(in.name, func(t *testing.T) {
@@ -73,6 +92,62 @@ func TestEffectiveShowsDefaults(t *testing.T) {
 	}
 	if strings.Contains(string(out), "tls") {
 		t.Errorf("a tcp listener should show no tls block:\n%s", out)
+	}
+}
+
+// TestEffectiveCluster checks the cluster section check-config prints:
+// every key with its default, right after node; nothing when absent.
+func TestEffectiveCluster(t *testing.T) {
+	c, err := Parse([]byte(clusterYAML), "triad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Effective()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `node:
+  name: n1
+  data_dir: /var/lib/triad
+cluster:
+  name: prod
+  lease_ttl: 2s
+  fence_margin: 500ms
+  etcd:
+    endpoints: []
+    dial_timeout: 2s
+    embedded:
+      data_dir: /var/lib/triad/etcd
+      client_url: http://10.0.0.1:2379
+      peer_url: http://10.0.0.1:2380
+      initial_cluster:
+        - name: n1
+          peer_url: http://10.0.0.1:2380
+        - name: n2
+          peer_url: http://10.0.0.2:2380
+        - name: n3
+          peer_url: http://10.0.0.3:2380
+      initial_cluster_state: new
+      tick: 100ms
+      election_timeout: 1s
+mqtt:
+`
+	if !strings.HasPrefix(string(out), want) {
+		t.Errorf("effective config does not start with\n%s\ngot:\n%s", want, out)
+	}
+
+	standalone, err := Parse([]byte(minimalYAML), "triad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = standalone.Effective()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"cluster", "etcd", "lease_ttl", "fence_margin"} {
+		if strings.Contains(string(out), key) {
+			t.Errorf("a standalone node's effective config mentions %q:\n%s", key, out)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"regexp"
@@ -9,16 +10,19 @@ import (
 )
 
 // keyPaths lists the dotted path of every leaf key of t, with "[]" for
-// list elements, e.g. "mqtt.listeners[].tls.cert".
+// the elements of a list of mappings, e.g. "mqtt.listeners[].tls.cert". A
+// list of scalars is one leaf key, e.g. "cluster.etcd.endpoints".
 func keyPaths(t reflect.Type, prefix string) []string {
+	list := false
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-		if t.Kind() == reflect.Slice {
-			prefix += "[]"
-		}
+		list = list || t.Kind() == reflect.Slice
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {
 		return []string{prefix}
+	}
+	if list {
+		prefix += "[]"
 	}
 	var out []string
 	for i := range t.NumField() {
@@ -66,5 +70,78 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 				t.Errorf("packaging/triad.yaml does not show %s", leaf)
 			}
 		})
+	}
+}
+
+// TestPackagedClusterSection uncomments the example's cluster section
+// (without its tls block, whose files do not exist here) and checks that
+// it loads and that the values it marks as defaults are the defaults.
+func TestPackagedClusterSection(t *testing.T) {
+	example, err := os.ReadFile("../packaging/triad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in, tlsBlock := false, false
+	for _, line := range strings.Split(string(example), "\n") {
+		switch {
+		case line == "# cluster:":
+			in = true
+		case in && !strings.HasPrefix(line, "#"):
+			in = false
+		}
+		if in {
+			line = strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ")
+			switch strings.TrimSpace(line) {
+			case "tls:":
+				tlsBlock = true
+			case "embedded:":
+				tlsBlock = false
+			}
+			if tlsBlock {
+				continue
+			}
+		}
+		out = append(out, line)
+	}
+	c, err := Parse([]byte(strings.Join(out, "\n")), "triad.yaml")
+	if err != nil {
+		t.Fatalf("Parse of the uncommented cluster section: %v", err)
+	}
+	got := c.Cluster
+	if got == nil || got.Etcd.Embedded == nil {
+		t.Fatalf("cluster section not found or incomplete: %+v", got)
+	}
+	e := got.Etcd.Embedded
+	want := &Config{Node: c.Node, Cluster: &Cluster{Name: got.Name, Etcd: Etcd{Embedded: &EmbeddedEtcd{
+		ClientURL: e.ClientURL, PeerURL: e.PeerURL, InitialCluster: e.InitialCluster,
+	}}}}
+	want.ApplyDefaults()
+	if !reflect.DeepEqual(got, want.Cluster) || !reflect.DeepEqual(e, want.Cluster.Etcd.Embedded) {
+		t.Errorf("packaged cluster values differ from the defaults:\n got %+v %+v\nwant %+v %+v", got, e, want.Cluster, want.Cluster.Etcd.Embedded)
+	}
+}
+
+// TestDocumentedConfigsLoad parses every complete configuration file shown
+// in docs/configuration.md: a yaml block that starts with "node:" and has
+// an mqtt section.
+func TestDocumentedConfigsLoad(t *testing.T) {
+	docs, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(node:.*?)```").FindAllSubmatch(docs, -1)
+	n := 0
+	for i, b := range blocks {
+		if !strings.Contains(string(b[1]), "\nmqtt:") {
+			continue
+		}
+		n++
+		if _, err := Parse(b[1], fmt.Sprintf("docs-example-%d.yaml", i)); err != nil {
+			t.Errorf("documented configuration %d does not load: %v\n%s", i, err, b[1])
+		}
+	}
+	if n < 4 { // the minimal configuration and the three cluster nodes
+		t.Fatalf("found %d complete configurations in the docs, want at least 4", n)
 	}
 }

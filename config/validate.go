@@ -25,6 +25,9 @@ var (
 func (c *Config) Validate() error {
 	var errs errList
 	c.Node.validate(&errs)
+	if c.Cluster != nil {
+		c.Cluster.validate(&errs, &c.Node)
+	}
 	addrs := c.MQTT.validateListeners(&errs)
 	c.MQTT.Limits.validate(&errs)
 	c.HTTP.validate(&errs, addrs)

@@ -5,58 +5,120 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/triadmq/triad/broker"
+	"github.com/triadmq/triad/election"
 	"github.com/triadmq/triad/version"
 )
 
 // Status is the JSON of GET /status.
 type Status struct {
 	Node          string            `json:"node"`
-	Role          string            `json:"role"`
+	Cluster       string            `json:"cluster,omitempty"`
+	Role          election.Role     `json:"role"`
+	Epoch         int64             `json:"epoch,omitempty"`
+	Leader        string            `json:"leader,omitempty"`
 	Version       string            `json:"version"`
 	Healthy       bool              `json:"healthy"`
+	Serving       bool              `json:"serving"` // MQTT listeners open
 	UptimeSeconds int64             `json:"uptime_seconds"`
 	Listeners     map[string]string `json:"listeners"`
 	broker.Status
 }
 
-// handler serves the read-only endpoints. None of them changes anything.
+// handler serves the read-only endpoints; GET patterns answer HEAD too.
+// None of them changes anything.
+//
+//	/health   200 while the process is sound (store, etcd member, not stopping)
+//	/leader   200 only while this node leads with a valid lease and serves MQTT
+//	/replica  200 on a healthy cluster follower
+//	/status   JSON
+//	/metrics  Prometheus
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", n.handleHealth)
+	mux.HandleFunc("GET /health", n.probe(n.healthy))
+	mux.HandleFunc("GET /leader", n.probe(n.isLeader))
+	mux.HandleFunc("GET /replica", n.probe(n.isReplica))
 	mux.HandleFunc("GET /status", n.handleStatus)
-	mux.Handle("GET /metrics", n.b.MetricsHandler())
+	mux.HandleFunc("GET /metrics", n.handleMetrics)
 	return mux
 }
 
 func (n *Node) healthy() bool {
-	return !n.stopping.Load() && !n.b.Status().StoreFailed
+	if n.stopping.Load() {
+		return false
+	}
+	if b := n.broker(); b != nil && b.Status().StoreFailed {
+		return false
+	}
+	return n.cfg.Cluster == nil || n.broker() != nil || n.el != nil
 }
 
-// handleHealth answers 200 while the node serves MQTT, 503 otherwise.
-func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if !n.healthy() {
-		http.Error(w, "unavailable\n", http.StatusServiceUnavailable)
-		return
+// isLeader: a standalone node serving, or a cluster leader whose fence is
+// valid and whose listeners are open.
+func (n *Node) isLeader() bool {
+	if !n.healthy() || n.broker() == nil {
+		return false
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if _, err := w.Write([]byte("ok\n")); err != nil {
-		n.log.Debug("write /health", "error", err)
+	return n.el == nil || (n.el.Role() == election.RoleLeader && n.el.Fence().Valid())
+}
+
+func (n *Node) isReplica() bool {
+	return n.el != nil && n.healthy() && n.el.Role() != election.RoleLeader && n.broker() == nil
+}
+
+func (n *Node) role() election.Role {
+	switch {
+	case n.stopping.Load():
+		return election.RoleStopping
+	case n.el == nil:
+		return election.RoleStandalone
+	}
+	return n.el.Role()
+}
+
+// probe answers 200 "ok" when cond holds, else 503.
+func (n *Node) probe(cond func() bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		code, body := http.StatusOK, "ok\n"
+		if !cond() {
+			code, body = http.StatusServiceUnavailable, "unavailable: role "+string(n.role())+"\n"
+		}
+		w.WriteHeader(code)
+		if r.Method == http.MethodHead {
+			return
+		}
+		if _, err := w.Write([]byte(body)); err != nil {
+			n.log.Debug("write probe answer", "path", r.URL.Path, "error", err)
+		}
 	}
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
-	bs := n.b.Status()
 	st := Status{
-		Node:      n.cfg.Node.Name,
-		Role:      "standalone",
-		Version:   version.Version,
-		Healthy:   n.healthy(),
-		Listeners: n.b.ListenerAddrs(),
-		Status:    bs,
+		Node:          n.cfg.Node.Name,
+		Role:          n.role(),
+		Version:       version.Version,
+		Healthy:       n.healthy(),
+		UptimeSeconds: int64(time.Since(n.started) / time.Second),
+		Listeners:     n.MQTTAddrs(),
 	}
-	if !bs.Started.IsZero() {
-		st.UptimeSeconds = int64(time.Since(bs.Started) / time.Second)
+	if n.cfg.Cluster != nil {
+		st.Cluster = n.cfg.Cluster.Name
+	}
+	if n.el != nil {
+		st.Epoch, st.Leader = n.el.Epoch(), n.el.Leader()
+	}
+	if b := n.broker(); b != nil {
+		st.Status, st.Serving = b.Status(), true
+	} else {
+		n.mu.Lock()
+		st.AppliedIndex = n.applied
+		n.mu.Unlock()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
@@ -64,4 +126,43 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if err := enc.Encode(st); err != nil {
 		n.log.Debug("write /status", "error", err)
 	}
+}
+
+// nodeMetrics are the node's own collectors (the broker's come and go
+// with leadership).
+type nodeMetrics struct {
+	reg *prometheus.Registry
+}
+
+func newNodeMetrics() *nodeMetrics {
+	return &nodeMetrics{reg: prometheus.NewRegistry()}
+}
+
+func (n *Node) registerNodeMetrics() {
+	n.metrics.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "triad_leader",
+			Help: "1 while this node serves MQTT as leader (or standalone), else 0."},
+			func() float64 {
+				if n.isLeader() {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "triad_epoch",
+			Help: "The epoch this node leads or last saw (0 standalone)."},
+			func() float64 {
+				if n.el == nil {
+					return 0
+				}
+				return float64(n.el.Epoch())
+			}),
+	)
+}
+
+func (n *Node) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	g := prometheus.Gatherers{n.metrics.reg}
+	if b := n.broker(); b != nil {
+		g = append(g, b.Gatherer())
+	}
+	promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }

@@ -1,5 +1,10 @@
 // Package node assembles one Triad node: the broker over its durable state,
-// and the HTTP endpoints for health checks, metrics and status.
+// leadership (in a cluster), and the HTTP endpoints for health checks,
+// metrics and status.
+//
+// A standalone node (no cluster section) serves MQTT at once. A cluster
+// node serves MQTT only while it leads: the elector's Promote opens a fresh
+// broker over the local state, Demote closes it.
 package node
 
 import (
@@ -9,11 +14,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/triadmq/triad/broker"
 	"github.com/triadmq/triad/config"
+	"github.com/triadmq/triad/election"
 	"github.com/triadmq/triad/version"
 )
 
@@ -21,21 +30,32 @@ import (
 type Node struct {
 	cfg      *config.Config
 	log      *slog.Logger
-	b        *broker.Broker
 	httpSrv  *http.Server
 	httpLn   net.Listener
-	httpErr  chan error
+	failed   chan error // a fatal error of a part: the HTTP server, the store, the etcd member
 	stopping atomic.Bool
+	started  time.Time
+	metrics  *nodeMetrics
+
+	mu      sync.Mutex
+	b       *broker.Broker // nil while not serving (a cluster follower)
+	bDone   chan struct{}  // closed when b is detached
+	applied uint64         // applied index of the local state when no broker runs
+
+	// cluster mode only
+	member   *election.Member
+	cli      *clientv3.Client
+	el       *election.Elector
+	elCancel context.CancelFunc
+	elDone   chan struct{}
 }
 
-// Start opens the state, starts serving MQTT and the HTTP endpoints. On
-// error everything already started is stopped again.
+// Start starts the node: in standalone mode it opens the state and serves
+// MQTT; in cluster mode it starts the HTTP endpoints, the embedded etcd
+// member if configured, and the elector. On error everything already
+// started is stopped again.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (n *Node, err error) {
-	b, err := broker.Open(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	n = &Node{cfg: cfg, log: log, b: b, httpErr: make(chan error, 1)}
+	n = &Node{cfg: cfg, log: log, failed: make(chan error, 4), started: time.Now(), metrics: newNodeMetrics()}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.Close())
@@ -46,20 +66,54 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (n *Node, 
 			return n, fmt.Errorf("node: http listener on %s: %w", cfg.HTTP.Address, err)
 		}
 	}
-	if err = b.Start(ctx); err != nil {
-		return n, err
+	if cfg.Cluster == nil {
+		b, err := broker.Open(cfg, log)
+		if err != nil {
+			return n, err
+		}
+		if err := b.Start(ctx); err != nil {
+			return n, errors.Join(err, b.Close())
+		}
+		n.setBroker(b)
 	}
-	if n.httpLn != nil {
-		n.httpSrv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				n.httpErr <- fmt.Errorf("node: http: %w", err)
-			}
-		}()
+	n.registerNodeMetrics()
+	if cfg.Cluster != nil {
+		if err := n.newElector(); err != nil {
+			return n, err
+		}
+	}
+	n.serveHTTP()
+	if cfg.Cluster != nil {
+		if err := n.startCluster(ctx); err != nil {
+			return n, err
+		}
+		log.Info("triad node running", "node", cfg.Node.Name, "cluster", cfg.Cluster.Name,
+			"version", version.Version, "http", n.HTTPAddr())
+		return n, nil
 	}
 	log.Info("triad node serving", "node", cfg.Node.Name, "version", version.Version,
-		"mqtt", b.ListenerAddrs(), "http", n.HTTPAddr())
+		"mqtt", n.MQTTAddrs(), "http", n.HTTPAddr())
 	return n, nil
+}
+
+func (n *Node) serveHTTP() {
+	if n.httpLn == nil {
+		return
+	}
+	n.httpSrv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.fail(fmt.Errorf("node: http: %w", err))
+		}
+	}()
+}
+
+// fail reports a fatal error to Run.
+func (n *Node) fail(err error) {
+	select {
+	case n.failed <- err:
+	default:
+	}
 }
 
 // Run serves until ctx ends (a clean stop, nil) or the node fails.
@@ -72,19 +126,34 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: flushing state")
-	case err := <-n.b.Failed():
-		runErr = fmt.Errorf("node: state store failed: %w", err)
-	case err := <-n.httpErr:
-		runErr = err
+	case runErr = <-n.failed:
 	}
 	return errors.Join(runErr, n.Close())
 }
 
-// Close stops accepting clients and HTTP requests, flushes state and
-// closes the store.
+// Close stops the node: a cluster leader hands over and revokes its lease;
+// clients are disconnected, state is flushed and the store closed.
 func (n *Node) Close() error {
 	n.stopping.Store(true)
 	var errs []error
+	if n.elDone != nil {
+		n.el.Kick()
+		n.elCancel()
+		<-n.elDone
+	}
+	if b := n.takeBroker(); b != nil {
+		if err := b.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.cli != nil {
+		if err := n.cli.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("node: close etcd client: %w", err))
+		}
+	}
+	if n.member != nil {
+		n.member.Close()
+	}
 	if n.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -96,14 +165,54 @@ func (n *Node) Close() error {
 			errs = append(errs, fmt.Errorf("node: close http listener: %w", err))
 		}
 	}
-	if err := n.b.Close(); err != nil {
-		errs = append(errs, err)
-	}
 	return errors.Join(errs...)
 }
 
-// MQTTAddrs maps listener ids to bound addresses.
-func (n *Node) MQTTAddrs() map[string]string { return n.b.ListenerAddrs() }
+func (n *Node) broker() *broker.Broker {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.b
+}
+
+// setBroker makes b the running broker; the returned channel is closed
+// when it is detached.
+func (n *Node) setBroker(b *broker.Broker) <-chan struct{} {
+	done := make(chan struct{})
+	n.mu.Lock()
+	n.b, n.bDone = b, done
+	n.mu.Unlock()
+	go func() {
+		select {
+		case err := <-b.Failed():
+			n.fail(fmt.Errorf("node: state store failed: %w", err))
+		case <-done:
+		}
+	}()
+	return done
+}
+
+// takeBroker detaches the running broker (nil if none), remembering its
+// applied index.
+func (n *Node) takeBroker() *broker.Broker {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b := n.b
+	if b != nil {
+		n.applied = b.Status().AppliedIndex
+		close(n.bDone)
+		n.b, n.bDone = nil, nil
+	}
+	return b
+}
+
+// MQTTAddrs maps listener ids to bound addresses; empty while the node
+// does not serve.
+func (n *Node) MQTTAddrs() map[string]string {
+	if b := n.broker(); b != nil {
+		return b.ListenerAddrs()
+	}
+	return map[string]string{}
+}
 
 // HTTPAddr is the bound HTTP address, or "" when disabled.
 func (n *Node) HTTPAddr() string {

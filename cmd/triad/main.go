@@ -2,6 +2,8 @@
 //
 //	triad run --config FILE           serve MQTT from this node
 //	triad check-config --config FILE  validate FILE; print the effective config
+//	triad demo [--dir DIR] [--base-port N] [--cluster NAME]
+//	                                  run a three-node cluster on this machine
 //	triad version                     print the version
 package main
 
@@ -23,6 +25,10 @@ import (
 const usage = `usage:
   triad run --config FILE           serve MQTT (SIGTERM/SIGINT: stop, flush, exit 0)
   triad check-config --config FILE  validate FILE and print the effective config
+  triad demo [--dir DIR] [--base-port N] [--cluster NAME]
+                                    run a three-node cluster on 127.0.0.1 (default
+                                    ./triad-demo, ports 21883..21906, cluster demo);
+                                    Ctrl-C stops it, SIGHUP restarts stopped nodes
   triad version                     print the version
 `
 
@@ -42,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check-config":
 		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "triad %s\n", version.Version)
 		return 0

@@ -1,0 +1,86 @@
+package demo
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Manifest is DIR/demo.json: what scripts and tests read to find the demo's
+// nodes. Its JSON names are a contract. The demo writes it once every node
+// has started and rewrites it when a node is restarted; it is not removed
+// when the demo stops, so a pid in it may be stale.
+type Manifest struct {
+	Cluster string         `json:"cluster"`  // the cluster name (etcd prefix /triad/<cluster>/)
+	DemoPID int            `json:"demo_pid"` // the `triad demo` process: SIGHUP restarts stopped nodes
+	Etcd    []string       `json:"etcd"`     // client URLs of the etcd members
+	Nodes   []ManifestNode `json:"nodes"`
+}
+
+// ManifestNode is one node in the manifest.
+type ManifestNode struct {
+	Name   string `json:"name"`
+	PID    int    `json:"pid"`    // its `triad run` process, the latest one started
+	MQTT   string `json:"mqtt"`   // host:port
+	HTTP   string `json:"http"`   // host:port
+	Config string `json:"config"` // absolute path of its triad.yaml
+	Log    string `json:"log"`    // absolute path of its log
+}
+
+// WriteManifest writes m to path atomically: a reader sees the old file or
+// the new one, never a part.
+func WriteManifest(path string, m Manifest) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("demo: encode manifest: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("demo: write manifest: %w", err)
+	}
+	_, werr := tmp.Write(append(data, '\n'))
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		if rerr := os.Remove(tmp.Name()); rerr != nil && !os.IsNotExist(rerr) {
+			werr = fmt.Errorf("%w (and removing %s: %v)", werr, tmp.Name(), rerr)
+		}
+		return fmt.Errorf("demo: write manifest %s: %w", path, werr)
+	}
+	return nil
+}
+
+// ReadManifest reads a manifest written by WriteManifest. A missing file
+// is an error satisfying errors.Is(err, os.ErrNotExist).
+func ReadManifest(path string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("demo: manifest %s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// manifest builds the manifest of l with the given node pids.
+func (l *Layout) manifest(demoPID int, pids map[string]int) Manifest {
+	m := Manifest{Cluster: l.Cluster, DemoPID: demoPID, Etcd: l.EtcdEndpoints()}
+	for _, n := range l.Nodes {
+		m.Nodes = append(m.Nodes, ManifestNode{
+			Name: n.Name, PID: pids[n.Name], MQTT: n.MQTTAddr, HTTP: n.HTTPAddr,
+			Config: n.ConfigPath, Log: n.LogPath,
+		})
+	}
+	return m
+}

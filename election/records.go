@@ -1,0 +1,67 @@
+package election
+
+import "time"
+
+// Role is what a node is doing in its cluster.
+type Role string
+
+const (
+	RoleStandalone Role = "standalone" // no cluster configured
+	RoleFollower   Role = "follower"   // in the cluster, not serving MQTT
+	RoleCandidate  Role = "candidate"  // trying to become leader
+	RoleLeader     Role = "leader"     // holds the lease; serves MQTT
+	RoleStopping   Role = "stopping"   // shutting down
+)
+
+// Leader is the value of the leader key.
+type Leader struct {
+	Node   string    `json:"node"`
+	Lease  int64     `json:"lease"`  // lease id, decimal
+	Since  time.Time `json:"since"`  // when it took leadership
+	Reason string    `json:"reason"` // why it leads: election, switchover, failover, pin
+}
+
+// NodeStatus is what each node publishes under nodes/<name>, on its lease:
+// for peers, for triadctl and for the load-balancer agent.
+type NodeStatus struct {
+	Name    string    `json:"name"`
+	Role    Role      `json:"role"`
+	Epoch   int64     `json:"epoch"`   // the epoch it leads, or the last it saw
+	Healthy bool      `json:"healthy"` // its store and engine are sound
+	InSync  bool      `json:"in_sync"` // its state is complete (until replication: healthy)
+	Applied uint64    `json:"applied"` // applied index of its state store
+	Version string    `json:"version"`
+	MQTT    []string  `json:"mqtt"` // client-facing listener addresses
+	HTTP    string    `json:"http"` // health endpoint address
+	Lease   int64     `json:"lease"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	Updated time.Time `json:"updated"`
+}
+
+// Request is an operator's switchover or failover request.
+type Request struct {
+	Kind  string    `json:"kind"`         // "switchover" or "failover"
+	To    string    `json:"to,omitempty"` // target node; empty: any in-sync follower
+	From  string    `json:"from"`         // the leader the request is addressed to
+	Force bool      `json:"force,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// Handover is written by a leader stepping down for a named successor;
+// other nodes leave the successor the first try.
+type Handover struct {
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Epoch  int64     `json:"epoch"`  // the epoch that ended
+	Reason string    `json:"reason"` // switchover, failover, pin, shutdown
+	At     time.Time `json:"at"`
+}
+
+// HistoryEntry records one leadership change.
+type HistoryEntry struct {
+	Epoch  int64     `json:"epoch"`
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
