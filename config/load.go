@@ -59,7 +59,7 @@ func parseDocument(data []byte) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &Error{Line: 1, Msg: "empty configuration: expected a mapping with node, mqtt, http, store and log sections"}
+			return nil, &Error{Line: 1, Msg: "empty configuration: expected a mapping with node, cluster, mqtt, http, store and log sections"}
 		}
 		return nil, syntaxError(err)
 	}
@@ -74,7 +74,7 @@ func parseDocument(data []byte) (*yaml.Node, error) {
 	root := doc.Content[0]
 	switch {
 	case root.Kind == yaml.ScalarNode && root.ShortTag() == nullTag:
-		return nil, &Error{Line: root.Line, Msg: "empty configuration: expected a mapping with node, mqtt, http, store and log sections"}
+		return nil, &Error{Line: root.Line, Msg: "empty configuration: expected a mapping with node, cluster, mqtt, http, store and log sections"}
 	case root.Kind != yaml.MappingNode:
 		return nil, &Error{Line: root.Line, Msg: fmt.Sprintf("the top level must be a mapping of sections (node, mqtt, ...), got %s", describe(root))}
 	}

@@ -9,6 +9,7 @@ declare -A want=(
   [mosquitto_pub]=mosquitto-clients
   [mosquitto_sub]=mosquitto-clients
   [mosquitto]=mosquitto
+  [curl]=curl
 )
 for extra in "$@"; do
   want[${extra%%=*}]=${extra#*=}
