@@ -114,6 +114,11 @@ func (c *Cluster) validate(errs *errList, node *Node) {
 		checkURL(errs, fmt.Sprintf("cluster.etcd.endpoints[%d]", i), ep)
 	}
 	if t := c.Etcd.TLS; t != nil {
+		if c.Etcd.Embedded != nil {
+			// The etcd client uses one transport for all its endpoints, and
+			// an embedded member serves plain http.
+			errs.add("cluster.etcd.tls", "cannot be combined with cluster.etcd.embedded, whose member serves plain http; use an external etcd over https, or the embedded member without tls")
+		}
 		t.check(errs, "cluster.etcd.tls")
 	}
 	if e := c.Etcd.Embedded; e != nil {

@@ -135,9 +135,20 @@ mqtt:
 	}
 }
 
+// TestClusterExplicitValuesKept gives every cluster key a value other than
+// its default, in two configurations, since cluster.etcd.tls and
+// cluster.etcd.embedded exclude each other: an external etcd over https
+// with client certificates, and an embedded member with an extra endpoint.
 func TestClusterExplicitValuesKept(t *testing.T) {
 	certPEM, keyPEM := writeCertPair(t)
-	doc := minimalYAML + `cluster:
+	tests := []struct {
+		name string
+		doc  string // the cluster section, after minimalYAML
+		want *Cluster
+	}{
+		{
+			name: "external etcd over https",
+			doc: `cluster:
   name: eu-west.1_a
   lease_ttl: 5s
   fence_margin: 1s
@@ -145,6 +156,27 @@ func TestClusterExplicitValuesKept(t *testing.T) {
     endpoints: ["https://etcd-a.example:2379", "https://etcd-b.example:2379"]
     dial_timeout: 750ms
     tls: {cert: ` + certPEM + `, key: ` + keyPEM + `, ca: ` + certPEM + `}
+`,
+			want: &Cluster{
+				Name:        "eu-west.1_a",
+				LeaseTTL:    Duration(5 * time.Second),
+				FenceMargin: Duration(time.Second),
+				Etcd: Etcd{
+					Endpoints:   []string{"https://etcd-a.example:2379", "https://etcd-b.example:2379"},
+					DialTimeout: Duration(750 * time.Millisecond),
+					TLS:         &EtcdTLS{Cert: certPEM, Key: keyPEM, CA: certPEM},
+				},
+			},
+		},
+		{
+			name: "embedded member",
+			doc: `cluster:
+  name: eu-west.1_a
+  lease_ttl: 5s
+  fence_margin: 1s
+  etcd:
+    endpoints: ["http://10.0.1.9:2379"]
+    dial_timeout: 750ms
     embedded:
       data_dir: /srv/etcd
       client_url: http://localhost:12379
@@ -154,32 +186,40 @@ func TestClusterExplicitValuesKept(t *testing.T) {
       initial_cluster_state: existing
       tick: 50ms
       election_timeout: 500ms
-`
-	c, err := Parse([]byte(doc), "triad.yaml")
-	if err != nil {
-		t.Fatalf("Parse: %v", err)
-	}
-	want := &Cluster{
-		Name:        "eu-west.1_a",
-		LeaseTTL:    Duration(5 * time.Second),
-		FenceMargin: Duration(time.Second),
-		Etcd: Etcd{
-			Endpoints:   []string{"https://etcd-a.example:2379", "https://etcd-b.example:2379"},
-			DialTimeout: Duration(750 * time.Millisecond),
-			TLS:         &EtcdTLS{Cert: certPEM, Key: keyPEM, CA: certPEM},
-			Embedded: &EmbeddedEtcd{
-				DataDir:             "/srv/etcd",
-				ClientURL:           "http://localhost:12379",
-				PeerURL:             "http://[fd00::1]:12380",
-				InitialCluster:      []EtcdMember{{Name: "n1", PeerURL: "http://[fd00::1]:12380"}},
-				InitialClusterState: "existing",
-				Tick:                Duration(50 * time.Millisecond),
-				ElectionTimeout:     Duration(500 * time.Millisecond),
+`,
+			want: &Cluster{
+				Name:        "eu-west.1_a",
+				LeaseTTL:    Duration(5 * time.Second),
+				FenceMargin: Duration(time.Second),
+				Etcd: Etcd{
+					Endpoints:   []string{"http://10.0.1.9:2379"},
+					DialTimeout: Duration(750 * time.Millisecond),
+					Embedded: &EmbeddedEtcd{
+						DataDir:             "/srv/etcd",
+						ClientURL:           "http://localhost:12379",
+						PeerURL:             "http://[fd00::1]:12380",
+						InitialCluster:      []EtcdMember{{Name: "n1", PeerURL: "http://[fd00::1]:12380"}},
+						InitialClusterState: "existing",
+						Tick:                Duration(50 * time.Millisecond),
+						ElectionTimeout:     Duration(500 * time.Millisecond),
+					},
+				},
 			},
 		},
 	}
-	if !reflect.DeepEqual(c.Cluster, want) {
-		t.Fatalf("cluster\n got %+v\nwant %+v", c.Cluster, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(minimalYAML+tc.doc), "triad.yaml")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !reflect.DeepEqual(c.Cluster, tc.want) {
+				t.Fatalf("cluster\n got %+v\nwant %+v", c.Cluster, tc.want)
+			}
+			if !reflect.DeepEqual(c.Cluster.Etcd.Embedded, tc.want.Etcd.Embedded) {
+				t.Fatalf("embedded\n got %+v\nwant %+v", c.Cluster.Etcd.Embedded, tc.want.Etcd.Embedded)
+			}
+		})
 	}
 }
 
@@ -222,6 +262,15 @@ func TestClusterInCode(t *testing.T) {
 // a key inserted after it lands on line 14.
 const embeddedLine = "    embedded:\n"
 
+// embeddedSection is clusterYAML's embedded mapping, from embeddedLine to
+// the end of the file.
+var embeddedSection = embeddedLine + strings.SplitN(clusterYAML, embeddedLine, 2)[1]
+
+// httpsEndpoint replaces embeddedSection, after a tls block, where a case
+// needs cluster.etcd.tls: tls cannot be combined with an embedded member,
+// so those cases use an external etcd over https.
+const httpsEndpoint = "    endpoints: [https://10.0.1.1:2379]\n"
+
 func TestClusterParseErrors(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -245,10 +294,13 @@ func TestClusterParseErrors(t *testing.T) {
 		{name: "endpoint not a URL", old: "  etcd:\n", new: "  etcd:\n    endpoints: [\"10.0.0.9:2379\"]\n", line: 13, path: "cluster.etcd.endpoints[0]", value: `"10.0.0.9:2379" is not an http:// or https:// URL with a host`},
 		{name: "endpoint wrong scheme", old: "  etcd:\n", new: "  etcd:\n    endpoints:\n      - http://10.0.0.9:2379\n      - unix:///run/etcd.sock\n", line: 15, path: "cluster.etcd.endpoints[1]", value: `"unix:///run/etcd.sock" is not an http:// or https://`},
 		{name: "endpoint empty", old: "  etcd:\n", new: "  etcd:\n    endpoints: [\"\"]\n", line: 13, path: "cluster.etcd.endpoints[0]", value: "missing: a URL"},
-		{name: "tls cert without key", old: "  etcd:\n", new: "  etcd:\n    tls:\n      cert: /etc/triad/etcd.pem\n", line: 13, path: "cluster.etcd.tls.key", value: `missing: cert "/etc/triad/etcd.pem" needs its key`},
-		{name: "tls key without cert", old: "  etcd:\n", new: "  etcd:\n    tls:\n      key: /etc/triad/etcd-key.pem\n", line: 13, path: "cluster.etcd.tls.cert", value: `missing: key "/etc/triad/etcd-key.pem" needs its certificate`},
-		{name: "tls cert unreadable", old: "  etcd:\n", new: "  etcd:\n    tls:\n      cert: /nonexistent/etcd.pem\n      key: /nonexistent/etcd-key.pem\n", line: 14, path: "cluster.etcd.tls.cert", value: `"/nonexistent/etcd.pem" cannot be read: no such file or directory`},
-		{name: "tls ca unreadable", old: "  etcd:\n", new: "  etcd:\n    tls: {ca: /nonexistent/ca.pem}\n", line: 13, path: "cluster.etcd.tls.ca", value: `"/nonexistent/ca.pem" cannot be read`},
+		// cluster.etcd.tls, on line 13 (with an external etcd over https)
+		{name: "tls cert without key", old: embeddedSection, new: "    tls:\n      cert: /etc/triad/etcd.pem\n" + httpsEndpoint, line: 13, path: "cluster.etcd.tls.key", value: `missing: cert "/etc/triad/etcd.pem" needs its key`},
+		{name: "tls key without cert", old: embeddedSection, new: "    tls:\n      key: /etc/triad/etcd-key.pem\n" + httpsEndpoint, line: 13, path: "cluster.etcd.tls.cert", value: `missing: key "/etc/triad/etcd-key.pem" needs its certificate`},
+		{name: "tls cert unreadable", old: embeddedSection, new: "    tls:\n      cert: /nonexistent/etcd.pem\n      key: /nonexistent/etcd-key.pem\n" + httpsEndpoint, line: 14, path: "cluster.etcd.tls.cert", value: `"/nonexistent/etcd.pem" cannot be read: no such file or directory`},
+		{name: "tls ca unreadable", old: embeddedSection, new: "    tls: {ca: /nonexistent/ca.pem}\n" + httpsEndpoint, line: 13, path: "cluster.etcd.tls.ca", value: `"/nonexistent/ca.pem" cannot be read`},
+		{name: "tls with embedded", old: "  etcd:\n", new: "  etcd:\n    tls: {}\n", line: 13, path: "cluster.etcd.tls", value: "cannot be combined with cluster.etcd.embedded, whose member serves plain http; use an external etcd over https, or the embedded member without tls"},
+		{name: "tls with embedded and https endpoints", old: "  etcd:\n", new: "  etcd:\n" + httpsEndpoint + "    tls: {}\n", line: 14, path: "cluster.etcd.tls", value: "cannot be combined with cluster.etcd.embedded, whose member serves plain http"},
 		// cluster.etcd.embedded URLs
 		{name: "client_url missing", old: "      client_url: http://10.0.0.1:2379\n", new: "", line: 13, path: "cluster.etcd.embedded.client_url", value: "missing: a URL"},
 		{name: "client_url not a URL", old: "client_url: http://10.0.0.1:2379", new: "client_url: 10.0.0.1:2379", line: 14, path: "cluster.etcd.embedded.client_url", value: `"10.0.0.1:2379" is not an http:// URL with a host and port`},
@@ -281,11 +333,11 @@ func TestClusterParseErrors(t *testing.T) {
 		// strict decoding
 		{name: "unknown key in cluster", old: "  name: prod\n", new: "  name: prod\n  leader_ttl: 2s\n", line: 12, path: "cluster.leader_ttl", value: `unknown key (did you mean "lease_ttl"?)`},
 		{name: "unknown key in etcd", old: "  etcd:\n", new: "  etcd:\n    endpoint: [http://10.0.0.9:2379]\n", line: 13, path: "cluster.etcd.endpoint", value: `unknown key (did you mean "endpoints"?)`},
-		{name: "unknown key in tls", old: "  etcd:\n", new: "  etcd:\n    tls: {cacert: /ca.pem}\n", line: 13, path: "cluster.etcd.tls.cacert", value: "unknown key"},
+		{name: "unknown key in tls", old: embeddedSection, new: "    tls: {cacert: /ca.pem}\n" + httpsEndpoint, line: 13, path: "cluster.etcd.tls.cacert", value: "unknown key"},
 		{name: "unknown key in embedded", old: embeddedLine, new: embeddedLine + "      datadir: /srv/etcd\n", line: 14, path: "cluster.etcd.embedded.datadir", value: `unknown key (did you mean "data_dir"?)`},
 		{name: "unknown key in member", old: "          peer_url: http://10.0.0.2:2380\n", new: "          peerurl: http://10.0.0.2:2380\n", line: 20, path: "cluster.etcd.embedded.initial_cluster[1].peerurl", value: `unknown key (did you mean "peer_url"?)`},
 		{name: "duplicate key in cluster", old: "  name: prod\n", new: "  name: prod\n  name: test\n", line: 12, path: "cluster.name", value: "duplicate key (first given on line 11)"},
-		{name: "scalar for embedded", old: embeddedLine + strings.SplitN(clusterYAML, embeddedLine, 2)[1], new: "    embedded: yes\n", line: 13, path: "cluster.etcd.embedded", value: `expected a mapping of keys, got "yes"`},
+		{name: "scalar for embedded", old: embeddedSection, new: "    embedded: yes\n", line: 13, path: "cluster.etcd.embedded", value: `expected a mapping of keys, got "yes"`},
 		{name: "scalar for initial_cluster", old: "      initial_cluster:\n" + strings.SplitN(clusterYAML, "      initial_cluster:\n", 2)[1], new: "      initial_cluster: n1=http://10.0.0.1:2380\n", line: 16, path: "cluster.etcd.embedded.initial_cluster", value: `expected a list, got "n1=http://10.0.0.1:2380"`},
 	}
 	for _, tc := range tests {
@@ -314,7 +366,7 @@ func TestClusterTLSFiles(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
-		tls         string // the flow mapping of cluster.etcd.tls, on line 13
+		tls         string // the flow mapping of cluster.etcd.tls, on line 13, with an external etcd over https
 		path, value string // "" path: valid
 	}{
 		{name: "cert, key and ca", tls: "{cert: " + certPEM + ", key: " + keyPEM + ", ca: " + certPEM + "}"},
@@ -325,7 +377,7 @@ func TestClusterTLSFiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := clusterWith(t, "  etcd:\n", "  etcd:\n    tls: "+tc.tls+"\n")
+			doc := clusterWith(t, embeddedSection, "    tls: "+tc.tls+"\n"+httpsEndpoint)
 			c, err := Parse([]byte(doc), "triad.yaml")
 			if tc.path == "" {
 				if err != nil {
@@ -333,6 +385,9 @@ func TestClusterTLSFiles(t *testing.T) {
 				}
 				if c.Cluster.Etcd.TLS == nil {
 					t.Fatal("tls block lost")
+				}
+				if c.Cluster.Etcd.Embedded != nil {
+					t.Fatalf("embedded = %+v, want none", c.Cluster.Etcd.Embedded)
 				}
 				return
 			}

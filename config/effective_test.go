@@ -36,14 +36,24 @@ store: {max_batch: 1, max_batch_age: 2ms, no_sync: true}
 log: {level: debug, format: json}
 `},
 		{name: "cluster defaults", yaml: clusterYAML},
-		{name: "cluster everything", yaml: minimalYAML + `cluster:
+		// cluster.etcd.tls and cluster.etcd.embedded exclude each other:
+		// every cluster key is given in one or the other.
+		{name: "cluster everything external", yaml: minimalYAML + `cluster:
   name: prod
   lease_ttl: 3s
   fence_margin: 750ms
   etcd:
-    endpoints: [https://etcd.example:2379]
+    endpoints: [https://etcd-a.example:2379, https://etcd-b.example:2379]
     dial_timeout: 1s
     tls: {cert: ` + certPEM + `, key: ` + keyPEM + `, ca: ` + certPEM + `}
+`},
+		{name: "cluster everything embedded", yaml: minimalYAML + `cluster:
+  name: prod
+  lease_ttl: 3s
+  fence_margin: 750ms
+  etcd:
+    endpoints: [http://etcd.example:2379]
+    dial_timeout: 1s
     embedded:
       data_dir: rel/etcd
       client_url: http://127.0.0.1:2379

@@ -74,7 +74,8 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 }
 
 // TestPackagedClusterSection uncomments the example's cluster section
-// (without its tls block, whose files do not exist here) and checks that
+// (without its tls block, whose files do not exist here and which cannot
+// be combined with the embedded member) and checks that
 // it loads and that the values it marks as defaults are the defaults.
 func TestPackagedClusterSection(t *testing.T) {
 	example, err := os.ReadFile("../packaging/triad.yaml")
