@@ -39,5 +39,18 @@ demo: deps build
 bench: deps build
 	./bench/run.sh
 
+# Regenerates sync/pb from sync/pb/sync.proto with pinned tools, installed
+# through the Go module proxy into bin/tools (buf compiles the proto itself:
+# no protoc needed). The generated code is committed.
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+TOOLS                      := $(CURDIR)/bin/tools
+proto:
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	cd sync/pb && PATH="$(TOOLS):$$PATH" buf generate
+
 clean:
 	rm -rf bin dist

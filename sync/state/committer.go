@@ -25,8 +25,12 @@ type CommitterOptions struct {
 	MaxBatchAge time.Duration     // extra wait to grow a batch; default 0
 	OnCommit    func(CommitStats) // optional; called on the writer goroutine
 	OnFail      func(err error)   // optional; called once when a commit fails
-	Now         func() time.Time  // optional clock for tests
-	after       func(time.Duration) <-chan time.Time
+	// OnApplied, optional, receives every batch once it is durable, in
+	// order, on the writer goroutine: the replication log's feed. It must
+	// not keep the slice's ops beyond what it needs and must not block.
+	OnApplied func([]Entry)
+	Now       func() time.Time // optional clock for tests
+	after     func(time.Duration) <-chan time.Time
 }
 
 // Committer is the single write path into a Store: Append queues an entry
@@ -44,6 +48,7 @@ type Committer struct {
 
 	enqueued atomic.Uint64
 	durable  atomic.Uint64
+	epoch    atomic.Int64 // stamped on every appended entry
 
 	mu        sync.Mutex
 	pending   []Entry
@@ -80,6 +85,7 @@ func NewCommitter(store *Store, opts CommitterOptions) *Committer {
 	}
 	c.enqueued.Store(store.Applied())
 	c.durable.Store(store.Applied())
+	c.epoch.Store(store.AppliedEpoch()) // a standalone node keeps its last cluster epoch
 	go c.run()
 	return c
 }
@@ -102,13 +108,25 @@ func (c *Committer) Append(ops ...Op) (uint64, error) {
 	}
 	idx := c.next
 	c.next++
-	c.pending = append(c.pending, Entry{Index: idx, Ops: ops})
+	c.pending = append(c.pending, Entry{Index: idx, Epoch: c.epoch.Load(), Ops: ops})
 	c.enqueued.Store(idx)
 	select { // under mu, so Close cannot close kick in between
 	case c.kick <- struct{}{}:
 	default:
 	}
 	return idx, nil
+}
+
+// SetEpoch sets the epoch stamped on entries appended from now on (the
+// leader's epoch; a standalone node keeps the last one). It never goes
+// down: a lower e is ignored.
+func (c *Committer) SetEpoch(e int64) {
+	for {
+		cur := c.epoch.Load()
+		if e <= cur || c.epoch.CompareAndSwap(cur, e) {
+			return
+		}
+	}
 }
 
 // Enqueued is the index of the last appended entry.
@@ -226,6 +244,9 @@ func (c *Committer) commit(batch []Entry) error {
 	start := c.opts.Now()
 	if err := c.store.Apply(batch); err != nil {
 		return err
+	}
+	if c.opts.OnApplied != nil {
+		c.opts.OnApplied(batch)
 	}
 	c.durable.Store(batch[len(batch)-1].Index)
 	c.mu.Lock()

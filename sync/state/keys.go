@@ -22,6 +22,7 @@ var (
 
 	keyApplied = []byte("applied")
 	keyMsgSeq  = []byte("msgseq")
+	keyEpoch   = []byte("epoch") // epoch of the entry at the applied index
 	keyFormat  = []byte("format")
 )
 

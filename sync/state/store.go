@@ -17,9 +17,11 @@ import (
 var ErrOutOfOrder = errors.New("state: entry out of order")
 
 // Entry is one atomic unit of change: its ops are applied together, and the
-// applied index becomes Index in the same transaction.
+// applied index becomes Index in the same transaction. Epoch is the epoch
+// of the leader that wrote it (0 on a standalone node).
 type Entry struct {
 	Index uint64
+	Epoch int64
 	Ops   []Op
 }
 
@@ -36,9 +38,10 @@ type Options struct {
 // Store is the bbolt-backed state. Apply is the only way to change it; it
 // is safe for one writer and any number of concurrent readers.
 type Store struct {
-	db      *bolt.DB
-	applied uint64 // guarded by the single-writer contract of Apply
-	msgSeq  uint64
+	db           *bolt.DB
+	applied      uint64 // guarded by the single-writer contract of Apply
+	appliedEpoch int64  // epoch of the entry at applied
+	msgSeq       uint64
 }
 
 // FileName is the state file inside the node's data directory.
@@ -99,6 +102,13 @@ func (s *Store) init() error {
 				return err
 			}
 		}
+		if v := meta.Get(keyEpoch); v != nil {
+			e, err := u64(v)
+			if err != nil {
+				return err
+			}
+			s.appliedEpoch = int64(e)
+		}
 		return nil
 	})
 }
@@ -114,6 +124,9 @@ func (s *Store) Close() error {
 // Applied is the index of the last applied entry. Writer goroutine only.
 func (s *Store) Applied() uint64 { return s.applied }
 
+// AppliedEpoch is the epoch of the entry at Applied. Writer goroutine only.
+func (s *Store) AppliedEpoch() int64 { return s.appliedEpoch }
+
 // MsgSeq is the highest message id ever accepted. Writer goroutine only.
 func (s *Store) MsgSeq() uint64 { return s.msgSeq }
 
@@ -124,44 +137,91 @@ func (s *Store) Apply(entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	applied, seq := s.applied, s.msgSeq
+	applied, epoch, seq := s.applied, s.appliedEpoch, s.msgSeq
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		a := applier{tx: tx, msgSeq: seq}
 		for _, e := range entries {
 			if e.Index != applied+1 {
 				return fmt.Errorf("%w: got %d after %d", ErrOutOfOrder, e.Index, applied)
 			}
+			if e.Epoch < epoch {
+				return fmt.Errorf("%w: entry %d has epoch %d, below %d", ErrStaleEpoch, e.Index, e.Epoch, epoch)
+			}
 			for i := range e.Ops {
 				if err := a.apply(&e.Ops[i]); err != nil {
 					return fmt.Errorf("entry %d op %d (%s): %w", e.Index, i, e.Ops[i].Kind, err)
 				}
 			}
-			applied = e.Index
+			applied, epoch = e.Index, e.Epoch
 		}
 		seq = a.msgSeq
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyApplied, msgKey(applied)); err != nil {
-			return fmt.Errorf("write applied index: %w", err)
-		}
-		return meta.Put(keyMsgSeq, msgKey(seq))
+		return writeMeta(tx, applied, epoch, seq)
 	})
 	if err != nil {
 		return fmt.Errorf("state: apply: %w", err)
 	}
-	s.applied, s.msgSeq = applied, seq
+	s.applied, s.appliedEpoch, s.msgSeq = applied, epoch, seq
+	return nil
+}
+
+// ErrStaleEpoch is returned by Apply for an entry of an epoch below the
+// one of the entry before it: a deposed leader's.
+var ErrStaleEpoch = errors.New("state: entry from a stale epoch")
+
+func writeMeta(tx *bolt.Tx, applied uint64, epoch int64, seq uint64) error {
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(keyApplied, msgKey(applied)); err != nil {
+		return fmt.Errorf("write applied index: %w", err)
+	}
+	if err := meta.Put(keyEpoch, msgKey(uint64(epoch))); err != nil {
+		return fmt.Errorf("write applied epoch: %w", err)
+	}
+	return meta.Put(keyMsgSeq, msgKey(seq))
+}
+
+// Replace discards the whole state and puts in its place the state that
+// ops build (a snapshot from the leader, as Snapshot.Ops gives), standing
+// at entry index of epoch, in one transaction.
+func (s *Store) Replace(index uint64, epoch int64, msgSeq uint64, ops []Op) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if bytes.Equal(b, bucketMeta) {
+				continue
+			}
+			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				return fmt.Errorf("drop bucket %s: %w", b, err)
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		a := applier{tx: tx, msgSeq: msgSeq}
+		for i := range ops {
+			if err := a.apply(&ops[i]); err != nil {
+				return fmt.Errorf("snapshot op %d (%s): %w", i, ops[i].Kind, err)
+			}
+		}
+		return writeMeta(tx, index, epoch, max(msgSeq, a.msgSeq))
+	})
+	if err != nil {
+		return fmt.Errorf("state: replace: %w", err)
+	}
+	s.applied, s.appliedEpoch = index, epoch
+	s.msgSeq = max(msgSeq, s.msgSeq)
 	return nil
 }
 
 // Snapshot is the whole state, read in one consistent transaction.
 type Snapshot struct {
-	Applied    uint64
-	MsgSeq     uint64
-	Sessions   []Session
-	Subs       []Subscription
-	Msgs       map[uint64]*Message
-	Deliveries []Delivery
-	Inbound    []Inbound
-	Retained   []Message
+	Applied      uint64
+	AppliedEpoch int64 // epoch of the entry at Applied
+	MsgSeq       uint64
+	Sessions     []Session
+	Subs         []Subscription
+	Msgs         map[uint64]*Message
+	Deliveries   []Delivery
+	Inbound      []Inbound
+	Retained     []Message
 }
 
 // Load reads the whole state.
@@ -179,6 +239,13 @@ func (s *Store) Load() (*Snapshot, error) {
 			if snap.MsgSeq, err = u64(v); err != nil {
 				return err
 			}
+		}
+		if v := meta.Get(keyEpoch); v != nil {
+			e, err := u64(v)
+			if err != nil {
+				return err
+			}
+			snap.AppliedEpoch = int64(e)
 		}
 		if err := loadAll(tx.Bucket(bucketSessions), &snap.Sessions); err != nil {
 			return fmt.Errorf("sessions: %w", err)

@@ -1,0 +1,124 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/triadmq/triad/sync/pb"
+	"github.com/triadmq/triad/sync/state"
+)
+
+// ErrStaleLeader ends a follower's stream from a leader whose epoch is
+// below one the follower has already seen.
+var ErrStaleLeader = errors.New("replication: leader of a stale epoch")
+
+// Follower applies a leader's stream to the local store: strictly in
+// order, the applied index and the state change in one transaction, each
+// batch acknowledged once durable.
+type Follower struct {
+	Cluster string
+	Node    string
+	Store   *state.Store // owned by the follower while Run runs
+	Log     *slog.Logger
+	// OnApplied, optional, is called after each durable batch with the
+	// new applied index.
+	OnApplied func(applied uint64)
+
+	highest int64 // highest epoch seen
+}
+
+// Run streams from a leader through client until the stream ends or ctx
+// is cancelled. It returns the reason the stream ended.
+func (f *Follower) Run(ctx context.Context, client pb.ReplicationClient) error {
+	f.highest = max(f.highest, f.Store.AppliedEpoch())
+	stream, err := client.Stream(ctx)
+	if err != nil {
+		return fmt.Errorf("replication: open stream: %w", err)
+	}
+	hello := &pb.Hello{Cluster: f.Cluster, Node: f.Node, Applied: f.Store.Applied(),
+		AppliedEpoch: f.Store.AppliedEpoch(), HighestEpoch: f.highest}
+	if err := stream.Send(&pb.FollowerMessage{Body: &pb.FollowerMessage_Hello{Hello: hello}}); err != nil {
+		return fmt.Errorf("replication: hello: %w", err)
+	}
+	var snap *pendingSnapshot
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return fmt.Errorf("replication: receive: %w", err)
+		}
+		if m.Epoch < f.highest {
+			return fmt.Errorf("%w: got epoch %d, already saw %d", ErrStaleLeader, m.Epoch, f.highest)
+		}
+		f.highest = m.Epoch
+		switch b := m.Body.(type) {
+		case *pb.LeaderMessage_Entries:
+			if snap != nil {
+				return errors.New("replication: entries inside a snapshot")
+			}
+			if err := f.apply(b.Entries.Entries); err != nil {
+				return err
+			}
+		case *pb.LeaderMessage_SnapshotBegin:
+			snap = &pendingSnapshot{begin: b.SnapshotBegin}
+		case *pb.LeaderMessage_SnapshotChunk:
+			if snap == nil {
+				return errors.New("replication: snapshot chunk without a beginning")
+			}
+			for _, po := range b.SnapshotChunk.Ops {
+				o, err := OpFromPB(po)
+				if err != nil {
+					return fmt.Errorf("replication: snapshot: %w", err)
+				}
+				snap.ops = append(snap.ops, o)
+			}
+		case *pb.LeaderMessage_SnapshotEnd:
+			if snap == nil {
+				return errors.New("replication: snapshot end without a beginning")
+			}
+			sb := snap.begin
+			if err := f.Store.Replace(sb.Index, sb.EntryEpoch, sb.MsgSeq, snap.ops); err != nil {
+				return err
+			}
+			f.Log.Info("snapshot installed", "index", sb.Index, "ops", len(snap.ops))
+			snap = nil
+		default:
+			return fmt.Errorf("replication: unexpected message %T", m.Body)
+		}
+		if snap == nil {
+			if err := f.ack(stream); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+type pendingSnapshot struct {
+	begin *pb.SnapshotBegin
+	ops   []state.Op
+}
+
+func (f *Follower) apply(pes []*pb.Entry) error {
+	entries := make([]state.Entry, 0, len(pes))
+	for _, pe := range pes {
+		e, err := EntryFromPB(pe)
+		if err != nil {
+			return fmt.Errorf("replication: %w", err)
+		}
+		e.Epoch = pe.Epoch
+		entries = append(entries, e)
+	}
+	if err := f.Store.Apply(entries); err != nil {
+		return fmt.Errorf("replication: %w", err)
+	}
+	return nil
+}
+
+func (f *Follower) ack(stream pb.Replication_StreamClient) error {
+	applied := f.Store.Applied()
+	if f.OnApplied != nil {
+		f.OnApplied(applied)
+	}
+	return stream.Send(&pb.FollowerMessage{Body: &pb.FollowerMessage_Ack{Ack: &pb.Ack{Applied: applied}}})
+}

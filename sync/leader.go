@@ -1,0 +1,184 @@
+package sync
+
+import (
+	"fmt"
+	"log/slog"
+	gosync "sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/triadmq/triad/sync/pb"
+	"github.com/triadmq/triad/sync/state"
+)
+
+// Sizes of what a leader sends in one message.
+const (
+	maxEntriesPerMsg  = 512
+	maxOpsPerSnapshot = 1024
+)
+
+// Leader serves the replication stream to followers: a snapshot when a
+// follower cannot continue from the log, then every durable entry. Every
+// message carries the leader's epoch.
+type Leader struct {
+	pb.UnimplementedReplicationServer
+
+	cluster string
+	epoch   int64
+	store   *state.Store // read only (snapshots), concurrently with the committer
+	log     *Log
+	slog    *slog.Logger
+	onAck   func(node string, applied uint64)
+
+	mu    gosync.Mutex
+	acked map[string]uint64
+}
+
+// NewLeader serves entries of log (and snapshots of store) as the leader
+// of epoch. onAck, if set, is called with each follower's durable applied
+// index as it reports it.
+func NewLeader(cluster string, epoch int64, store *state.Store, log *Log, lg *slog.Logger, onAck func(string, uint64)) *Leader {
+	return &Leader{cluster: cluster, epoch: epoch, store: store, log: log, slog: lg, onAck: onAck,
+		acked: map[string]uint64{}}
+}
+
+// Acked returns each connected follower's last reported applied index.
+func (l *Leader) Acked() map[string]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]uint64, len(l.acked))
+	for k, v := range l.acked {
+		out[k] = v
+	}
+	return out
+}
+
+// Stream is one follower's replication stream.
+func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
+	first, err := srv.Recv()
+	if err != nil {
+		return err
+	}
+	h := first.GetHello()
+	if h == nil {
+		return status.Error(codes.InvalidArgument, "the first message must be a hello")
+	}
+	log := l.slog.With("follower", h.Node)
+	switch {
+	case h.Cluster != l.cluster:
+		log.Warn("replication refused: another cluster", "their_cluster", h.Cluster)
+		return status.Errorf(codes.PermissionDenied, "cluster %q is not this leader's cluster %q", h.Cluster, l.cluster)
+	case h.Node == "":
+		return status.Error(codes.InvalidArgument, "hello without a node name")
+	case h.HighestEpoch > l.epoch:
+		log.Warn("replication refused: the follower has seen a newer epoch; this leader is stale",
+			"their_epoch", h.HighestEpoch, "epoch", l.epoch)
+		return status.Errorf(codes.FailedPrecondition, "follower has seen epoch %d, above this leader's %d", h.HighestEpoch, l.epoch)
+	}
+	ctx := srv.Context()
+	errc := make(chan error, 1)
+	go func() { errc <- l.readAcks(srv, h.Node) }()
+
+	next := h.Applied + 1
+	if !l.log.Continues(h.Applied, h.AppliedEpoch) {
+		if next, err = l.sendSnapshot(srv, log); err != nil {
+			return err
+		}
+	}
+	log.Info("follower streaming", "from", next)
+	for {
+		changed := l.log.Changed()
+		entries, ok := l.log.From(next, maxEntriesPerMsg)
+		if !ok {
+			log.Info("follower fell behind the log; sending a snapshot", "next", next)
+			if next, err = l.sendSnapshot(srv, log); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(entries) > 0 {
+			msg, err := l.entriesMsg(entries)
+			if err != nil {
+				return err
+			}
+			if err := srv.Send(msg); err != nil {
+				return err
+			}
+			next = entries[len(entries)-1].Index + 1
+			continue
+		}
+		select {
+		case <-changed:
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *Leader) readAcks(srv pb.Replication_StreamServer, node string) error {
+	for {
+		m, err := srv.Recv()
+		if err != nil {
+			return err
+		}
+		a := m.GetAck()
+		if a == nil {
+			return status.Error(codes.InvalidArgument, "after the hello only acks are accepted")
+		}
+		l.mu.Lock()
+		l.acked[node] = a.Applied
+		l.mu.Unlock()
+		if l.onAck != nil {
+			l.onAck(node, a.Applied)
+		}
+	}
+}
+
+func (l *Leader) entriesMsg(entries []state.Entry) (*pb.LeaderMessage, error) {
+	out := &pb.Entries{Entries: make([]*pb.Entry, 0, len(entries))}
+	for _, e := range entries {
+		pe, err := EntryToPB(e.Index, e.Epoch, e.Ops)
+		if err != nil {
+			return nil, fmt.Errorf("encode entry %d: %w", e.Index, err)
+		}
+		out.Entries = append(out.Entries, pe)
+	}
+	return &pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_Entries{Entries: out}}, nil
+}
+
+// sendSnapshot streams the whole state, read in one transaction, and
+// returns the index after it.
+func (l *Leader) sendSnapshot(srv pb.Replication_StreamServer, log *slog.Logger) (uint64, error) {
+	snap, err := l.store.Load()
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	ops := snap.Ops()
+	log.Info("sending snapshot", "index", snap.Applied, "ops", len(ops))
+	begin := &pb.SnapshotBegin{Index: snap.Applied, EntryEpoch: snap.AppliedEpoch, MsgSeq: snap.MsgSeq}
+	if err := srv.Send(&pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_SnapshotBegin{SnapshotBegin: begin}}); err != nil {
+		return 0, err
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), maxOpsPerSnapshot)
+		chunk := &pb.SnapshotChunk{Ops: make([]*pb.Op, 0, n)}
+		for i := range ops[:n] {
+			po, err := OpToPB(&ops[i])
+			if err != nil {
+				return 0, fmt.Errorf("snapshot: %w", err)
+			}
+			chunk.Ops = append(chunk.Ops, po)
+		}
+		ops = ops[n:]
+		if err := srv.Send(&pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_SnapshotChunk{SnapshotChunk: chunk}}); err != nil {
+			return 0, err
+		}
+	}
+	if err := srv.Send(&pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_SnapshotEnd{SnapshotEnd: &pb.SnapshotEnd{}}}); err != nil {
+		return 0, err
+	}
+	return snap.Applied + 1, nil
+}
