@@ -28,15 +28,17 @@ const clientDrainTimeout = 5 * time.Second
 
 // Broker is one node's MQTT broker over its durable state.
 type Broker struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	store   *state.Store
-	c       *state.Committer
-	srv     *mqtt.Server
-	hook    *persistHook
-	m       *metrics
-	started time.Time
-	fence   Fence // nil: standalone, always serving
+	cfg       *config.Config
+	log       *slog.Logger
+	store     *state.Store
+	ownsStore bool
+	c         *state.Committer
+	d         Durability // what acknowledgements wait for: c, or the replication quorum
+	srv       *mqtt.Server
+	hook      *persistHook
+	m         *metrics
+	started   time.Time
+	fence     Fence // nil: standalone, always serving
 
 	stopLoops context.CancelFunc
 
@@ -45,22 +47,57 @@ type Broker struct {
 	closed   sync.Once
 }
 
-// Open opens the node's state and prepares a broker; Start serves it.
+// Options are what a cluster node gives its broker; the zero value is a
+// standalone broker.
+type Options struct {
+	// Store is the node's open state store; the broker does not close it.
+	// Nil: Open opens the store under node.data_dir and owns it.
+	Store *state.Store
+	// Fence is checked on every client read, write and accept.
+	Fence Fence
+	// Epoch is stamped on every entry the broker records.
+	Epoch int64
+	// OnApplied receives every durable batch of entries (the replication
+	// log's feed); see state.CommitterOptions.
+	OnApplied func([]state.Entry)
+	// Durability, if set, wraps the committer's durability: client
+	// acknowledgements wait for what it reports (the replication quorum).
+	Durability func(local Durability) Durability
+}
+
+// Open opens the node's state and prepares a standalone broker; Start
+// serves it.
 func Open(cfg *config.Config, log *slog.Logger) (*Broker, error) {
-	store, err := state.Open(cfg.Node.DataDir, state.Options{NoSync: cfg.Store.NoSync})
-	if err != nil {
-		return nil, err
+	return OpenWith(cfg, log, Options{})
+}
+
+// OpenWith prepares a broker with opts; Start serves it.
+func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, error) {
+	store, owns := opts.Store, false
+	if store == nil {
+		var err error
+		if store, err = state.Open(cfg.Node.DataDir, state.Options{NoSync: cfg.Store.NoSync}); err != nil {
+			return nil, err
+		}
+		owns = true
 	}
 	if cfg.Store.NoSync {
 		log.Warn("store.no_sync is set: acknowledged messages can be lost on power failure")
 	}
-	b := &Broker{cfg: cfg, log: log, store: store, m: newMetrics(), failed: make(chan error, 1)}
+	b := &Broker{cfg: cfg, log: log, store: store, ownsStore: owns, fence: opts.Fence,
+		m: newMetrics(), failed: make(chan error, 1)}
 	b.c = state.NewCommitter(store, state.CommitterOptions{
 		MaxBatch:    cfg.Store.MaxBatch,
 		MaxBatchAge: cfg.Store.MaxBatchAge.D(),
 		OnCommit:    b.m.observeCommit,
 		OnFail:      b.storeFailed,
+		OnApplied:   opts.OnApplied,
 	})
+	b.c.SetEpoch(opts.Epoch)
+	b.d = b.c
+	if opts.Durability != nil {
+		b.d = opts.Durability(b.c)
+	}
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities:           capabilities(&cfg.MQTT.Limits),
 		Logger:                 log.With("component", "mqtt"),
@@ -137,7 +174,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		gl := &gatedListener{Listener: l, d: b.c, fence: b.fence, log: b.log}
+		gl := &gatedListener{Listener: l, d: b.d, fence: b.fence, log: b.log}
 		if err := b.srv.AddListener(gl); err != nil {
 			return fmt.Errorf("broker: listener %q on %s: %w", lc.ID, lc.Address, err)
 		}
@@ -184,8 +221,10 @@ func (b *Broker) Close() error {
 		if err := b.c.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("broker: flush state: %w", err))
 		}
-		if err := b.store.Close(); err != nil {
-			errs = append(errs, err)
+		if b.ownsStore {
+			if err := b.store.Close(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	})
 	return errors.Join(errs...)

@@ -12,8 +12,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// durability is what a gated connection waits on: the committer's indexes.
-type durability interface {
+// Durability is what a gated connection waits on: the committer's indexes,
+// or, in a replicating cluster, the quorum's (see sync.Quorum).
+type Durability interface {
 	Enqueued() uint64
 	Durable() uint64
 	Changed() <-chan struct{}
@@ -50,7 +51,7 @@ const (
 // the client's read loop keeps reading and group commit gets full batches.
 type gatedConn struct {
 	net.Conn
-	d     durability
+	d     Durability
 	log   *slog.Logger
 	fence Fence // nil: always valid (standalone)
 
@@ -79,7 +80,7 @@ type gatedChunk struct {
 	b   []byte
 }
 
-func newGatedConn(c net.Conn, d durability, fence Fence, log *slog.Logger) *gatedConn {
+func newGatedConn(c net.Conn, d Durability, fence Fence, log *slog.Logger) *gatedConn {
 	g := &gatedConn{Conn: c, d: d, fence: fence, log: log, kick: make(chan struct{}, 1),
 		abort: make(chan struct{}), drained: make(chan struct{})}
 	g.cond = sync.NewCond(&g.mu)
@@ -320,7 +321,7 @@ func (g *gatedConn) Close() error {
 // gatedConn.
 type gatedListener struct {
 	listeners.Listener
-	d     durability
+	d     Durability
 	fence Fence
 	log   *slog.Logger
 }

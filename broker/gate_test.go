@@ -52,7 +52,7 @@ type pipeGate struct {
 	got    []byte
 }
 
-func newPipeGate(t *testing.T, d durability) *pipeGate {
+func newPipeGate(t *testing.T, d Durability) *pipeGate {
 	t.Helper()
 	srv, cli := net.Pipe()
 	p := &pipeGate{g: newGatedConn(srv, d, nil, slog.New(slog.DiscardHandler)), client: cli}

@@ -1,0 +1,229 @@
+package sync
+
+import (
+	"log/slog"
+	"slices"
+	gosync "sync"
+	"time"
+)
+
+// Durable is the local durability a Quorum builds on (the committer).
+type Durable interface {
+	Enqueued() uint64
+	Durable() uint64
+	Changed() <-chan struct{}
+	Failed() <-chan struct{}
+	Err() error
+}
+
+// Quorum is the durability client acknowledgements wait for on a
+// replicating leader: an entry counts as durable once it is durable on the
+// leader AND acknowledged by every follower in the in-sync set. With no
+// follower in sync it falls back to the leader alone (continue) or holds
+// (block).
+//
+// The in-sync set changes in a safe order: a follower is added here before
+// it is published as in sync (so acknowledgements wait for it from then
+// on), and removed here only after its removal is published (so nothing is
+// acknowledged without it while it could still be elected).
+type Quorum struct {
+	local Durable
+	block bool
+	log   *slog.Logger
+
+	mu      gosync.Mutex
+	acked   map[string]uint64
+	insync  map[string]bool
+	last    uint64 // Durable's value while a follower was in sync
+	changed chan struct{}
+	stop    chan struct{}
+	once    gosync.Once
+}
+
+// NewQuorum wraps local. block selects the no-follower policy.
+func NewQuorum(local Durable, block bool, log *slog.Logger) *Quorum {
+	q := &Quorum{local: local, block: block, log: log, acked: map[string]uint64{},
+		insync: map[string]bool{}, changed: make(chan struct{}), stop: make(chan struct{})}
+	go q.relay(local.Changed()) // taken now: no local change after NewQuorum is missed
+	return q
+}
+
+// relay turns local progress into a change of the quorum: it takes the
+// next local channel before it signals, so a waiter that re-reads Durable
+// after the signal never misses a step.
+func (q *Quorum) relay(ch <-chan struct{}) {
+	for {
+		select {
+		case <-ch:
+			ch = q.local.Changed()
+			q.notify()
+		case <-q.local.Failed():
+			q.notify()
+			return
+		case <-q.stop:
+			return
+		}
+	}
+}
+
+// Close stops the relay goroutine.
+func (q *Quorum) Close() { q.once.Do(func() { close(q.stop) }) }
+
+func (q *Quorum) notify() {
+	q.mu.Lock()
+	close(q.changed)
+	q.changed = make(chan struct{})
+	q.mu.Unlock()
+}
+
+// Enqueued is the local committer's.
+func (q *Quorum) Enqueued() uint64 { return q.local.Enqueued() }
+
+// Failed is the local committer's.
+func (q *Quorum) Failed() <-chan struct{} { return q.local.Failed() }
+
+// Err is the local committer's.
+func (q *Quorum) Err() error { return q.local.Err() }
+
+// Changed is closed when Durable may have moved.
+func (q *Quorum) Changed() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.changed
+}
+
+// Durable is the highest index durable on the leader and on every in-sync
+// follower.
+func (q *Quorum) Durable() uint64 {
+	d := q.local.Durable()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.insync) == 0 {
+		if q.block {
+			return q.last // nothing new is acknowledged until a follower is in sync
+		}
+		return d
+	}
+	for f := range q.insync {
+		d = min(d, q.acked[f])
+	}
+	q.last = max(q.last, d)
+	return d
+}
+
+// Ack records that follower has index durable.
+func (q *Quorum) Ack(follower string, index uint64) {
+	q.mu.Lock()
+	if index > q.acked[follower] {
+		q.acked[follower] = index
+	}
+	q.mu.Unlock()
+	q.notify()
+}
+
+// Acked is follower's last acknowledged index.
+func (q *Quorum) Acked(follower string) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.acked[follower]
+}
+
+// InSync lists the followers whose acknowledgements count, sorted.
+func (q *Quorum) InSync() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]string, 0, len(q.insync))
+	for f := range q.insync {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Add makes acknowledgements wait for follower (before it is published as
+// in sync).
+func (q *Quorum) Add(follower string) {
+	q.mu.Lock()
+	q.insync[follower] = true
+	q.mu.Unlock()
+	q.notify()
+}
+
+// Remove stops waiting for follower (after its removal was published).
+func (q *Quorum) Remove(follower string) {
+	q.mu.Lock()
+	delete(q.insync, follower)
+	none := len(q.insync) == 0
+	q.mu.Unlock()
+	if none {
+		if q.block {
+			q.log.Error("no follower in sync: acknowledgements wait until one catches up (no_follower: block)")
+		} else {
+			q.log.Warn("NO FOLLOWER IN SYNC: acknowledging with the leader's disk only; a crash of this node now loses acknowledged data (no_follower: continue)")
+		}
+	}
+	q.notify()
+}
+
+// InSyncManager decides, on the leader, who is in the in-sync set: a
+// follower joins once it has caught up with the leader's durable index and
+// leaves when it has owed an acknowledgement for longer than timeout.
+// publish writes the set to etcd under the leader's epoch; it must succeed
+// before a removal takes effect.
+type InSyncManager struct {
+	Quorum  *Quorum
+	Timeout time.Duration
+	Publish func(members []string) error
+	Log     *slog.Logger
+
+	behind map[string]time.Time // in-sync followers owing an ack, since when
+}
+
+// Step looks at every known follower once; connected lists the followers
+// with an open stream. It returns whether the set changed.
+func (m *InSyncManager) Step(connected []string, now time.Time) bool {
+	if m.behind == nil {
+		m.behind = map[string]time.Time{}
+	}
+	q := m.Quorum
+	local := q.local.Durable()
+	members := q.InSync()
+	changed := false
+	for _, f := range connected {
+		if !slices.Contains(members, f) && q.Acked(f) >= local {
+			q.Add(f) // wait for it first, then publish
+			next := append(slices.Clone(members), f)
+			slices.Sort(next)
+			if err := m.Publish(next); err != nil {
+				m.Log.Warn("cannot publish the in-sync set; acknowledgements still wait for the follower", "follower", f, "error", err)
+				continue
+			}
+			m.Log.Info("follower in sync", "follower", f, "index", local)
+			members, changed = next, true
+		}
+	}
+	for _, f := range members {
+		if q.Acked(f) >= local {
+			delete(m.behind, f)
+			continue
+		}
+		since, ok := m.behind[f]
+		if !ok {
+			m.behind[f] = now
+			continue
+		}
+		if now.Sub(since) < m.Timeout {
+			continue
+		}
+		next := slices.DeleteFunc(slices.Clone(members), func(s string) bool { return s == f })
+		if err := m.Publish(next); err != nil {
+			m.Log.Warn("cannot publish the in-sync set without a silent follower; acknowledgements keep waiting", "follower", f, "error", err)
+			continue
+		}
+		q.Remove(f) // published first: it can no longer be elected
+		delete(m.behind, f)
+		m.Log.Warn("follower dropped from the in-sync set", "follower", f, "acked", q.Acked(f), "durable", local, "silent_for", now.Sub(since))
+		members, changed = next, true
+	}
+	return changed
+}
