@@ -21,7 +21,7 @@ func newListener(lc config.Listener) (listeners.Listener, error) {
 	mc := listeners.Config{ID: lc.ID, Address: lc.Address, TLSConfig: tlsConf}
 	switch lc.Type {
 	case "tcp", "tls":
-		return listeners.NewTCP(mc), nil
+		return newTCPListener(mc), nil
 	case "websocket":
 		return newWebsocketListener(mc), nil
 	}

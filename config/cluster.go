@@ -21,6 +21,17 @@ type Cluster struct {
 	LeaseTTL    Duration `yaml:"lease_ttl"`    // leader lease; default 2s; etcd rounds it up to its minimum
 	FenceMargin Duration `yaml:"fence_margin"` // stop serving this long before the lease can expire; default 500ms
 	Etcd        Etcd     `yaml:"etcd"`
+	// Replication streams the leader's state to the followers; without it
+	// a new leader serves only its own local state.
+	Replication *Replication `yaml:"replication,omitempty"`
+}
+
+// Replication is the leader → follower state stream.
+type Replication struct {
+	Address    string   `yaml:"address"`     // host:port this node listens on for followers (when it leads); required
+	Advertise  string   `yaml:"advertise"`   // host:port followers dial; default: address
+	AckTimeout Duration `yaml:"ack_timeout"` // an in-sync follower silent this long is dropped from the in-sync set; default 2s
+	NoFollower string   `yaml:"no_follower"` // with no follower in sync: continue (default, loud warning) | block (acks wait)
 }
 
 // Etcd says where the cluster's etcd is: external endpoints, an embedded
@@ -65,6 +76,7 @@ const (
 	DefaultEtcdDialTimeout = 2 * time.Second        // cluster.etcd.dial_timeout
 	DefaultEtcdTick        = 100 * time.Millisecond // cluster.etcd.embedded.tick
 	DefaultEtcdElection    = time.Second            // cluster.etcd.embedded.election_timeout
+	DefaultAckTimeout      = 2 * time.Second        // cluster.replication.ack_timeout
 )
 
 func (c *Cluster) applyDefaults(node *Node, given func(string) bool) {
@@ -80,11 +92,18 @@ func (c *Cluster) applyDefaults(node *Node, given func(string) bool) {
 		setDefault(&e.Tick, Duration(DefaultEtcdTick), given("cluster.etcd.embedded.tick"))
 		setDefault(&e.ElectionTimeout, Duration(DefaultEtcdElection), given("cluster.etcd.embedded.election_timeout"))
 	}
+	if r := c.Replication; r != nil {
+		// "" is never a usable address or policy, so it always means unset.
+		setDefault(&r.Advertise, r.Address, false)
+		setDefault(&r.AckTimeout, Duration(DefaultAckTimeout), given("cluster.replication.ack_timeout"))
+		setDefault(&r.NoFollower, "continue", false)
+	}
 }
 
 var (
 	clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
 	clusterStates = []string{"new", "existing"}
+	noFollowers   = []string{"continue", "block"}
 )
 
 // maxEtcdElection is the longest election timeout etcd accepts.
@@ -124,6 +143,64 @@ func (c *Cluster) validate(errs *errList, node *Node) {
 	if e := c.Etcd.Embedded; e != nil {
 		e.validate(errs, node)
 	}
+	// cluster.replication is checked by Config.Validate after the
+	// listeners, whose addresses its own must not clash with.
+}
+
+// validate checks the replication keys. used holds the listening addresses
+// of the MQTT listeners and the HTTP server (see checkListenAddress); the
+// replication address is checked against them.
+func (r *Replication) validate(errs *errList, used map[string]string) {
+	const p = "cluster.replication"
+	checkListenAddress(errs, p+".address", r.Address, used)
+	switch {
+	case r.Advertise != r.Address:
+		checkDialAddress(errs, p+".advertise", r.Advertise, "")
+	case isHostPort(r.Address): // a malformed address is reported once, above
+		checkDialAddress(errs, p+".advertise", r.Advertise, " (advertise defaults to "+p+".address)")
+	}
+	if r.AckTimeout.D() <= 0 {
+		errs.add(p+".ack_timeout", "%v must be above 0", r.AckTimeout.D())
+	}
+	checkEnum(errs, p+".no_follower", r.NoFollower, noFollowers)
+}
+
+// checkDialAddress reports addr at path unless another node can dial it:
+// host:port with a host that is not empty, 0.0.0.0 or :: (those mean every
+// interface of the listener, not an address of it) and a port in 1..65535.
+// note is appended to the messages about the host and port.
+func checkDialAddress(errs *errList, path, addr, note string) {
+	if addr == "" {
+		errs.add(path, `missing: the host:port followers dial, such as "10.0.0.1:7400"`)
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		errs.add(path, "%q is not a host:port address", addr)
+		return
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		errs.add(path, "%q has port %q, which followers cannot dial; give a port in 1..65535%s", addr, port, note)
+		return
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		what := host
+		if host == "" {
+			what = "an empty host"
+		}
+		errs.add(path, "%q: %s means every interface of this node, not an address followers can dial; give this node's IP address or host name%s", addr, what, note)
+	}
+}
+
+// isHostPort reports whether addr is host:port with a numeric port in
+// 0..65535 (what checkListenAddress accepts, leaving aside clashes).
+func isHostPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // check reports a cert without its key (or the reverse) and files that

@@ -44,6 +44,16 @@ func threeMembers() []EtcdMember {
 	}
 }
 
+// lastMember is the last line of clusterYAML (line 22); a replication
+// section appended after it starts on line 23, its first key on line 24.
+const lastMember = "          peer_url: http://10.0.0.3:2380\n"
+
+// replicationYAML is clusterYAML with a replication section that gives
+// only the required address (lines 23 and 24).
+const replicationYAML = clusterYAML + `  replication:
+    address: 10.0.0.1:7400
+`
+
 func TestClusterDefaults(t *testing.T) {
 	c, err := Parse([]byte(clusterYAML), "triad.yaml")
 	if err != nil {
@@ -98,6 +108,47 @@ func TestClusterAbsentOrNullIsStandalone(t *testing.T) {
 	}
 }
 
+func TestClusterReplicationDefaults(t *testing.T) {
+	want := &Replication{
+		Address:    "10.0.0.1:7400",
+		Advertise:  "10.0.0.1:7400", // address
+		AckTimeout: Duration(2 * time.Second),
+		NoFollower: "continue",
+	}
+	t.Run("parsed", func(t *testing.T) {
+		c, err := Parse([]byte(replicationYAML), "triad.yaml")
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if !reflect.DeepEqual(c.Cluster.Replication, want) {
+			t.Fatalf("replication\n got %+v\nwant %+v", c.Cluster.Replication, want)
+		}
+	})
+	t.Run("in code", func(t *testing.T) {
+		c := minimalWant()
+		c.Cluster = &Cluster{Name: "prod", Etcd: Etcd{Endpoints: []string{"http://10.0.0.9:2379"}},
+			Replication: &Replication{Address: "10.0.0.1:7400"}}
+		c.ApplyDefaults()
+		if !reflect.DeepEqual(c.Cluster.Replication, want) {
+			t.Fatalf("replication\n got %+v\nwant %+v", c.Cluster.Replication, want)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+	})
+	for name, doc := range map[string]string{"absent": clusterYAML, "null": clusterYAML + "  replication:\n"} {
+		t.Run(name, func(t *testing.T) {
+			c, err := Parse([]byte(doc), "triad.yaml")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if c.Cluster.Replication != nil {
+				t.Fatalf("Replication = %+v, want nil (no replication)", c.Cluster.Replication)
+			}
+		})
+	}
+}
+
 // TestClusterThreeNodes parses the configuration of each node of a
 // three-node embedded cluster: the same cluster section, but each node's
 // own name, data_dir, client_url and peer_url.
@@ -138,7 +189,8 @@ mqtt:
 // TestClusterExplicitValuesKept gives every cluster key a value other than
 // its default, in two configurations, since cluster.etcd.tls and
 // cluster.etcd.embedded exclude each other: an external etcd over https
-// with client certificates, and an embedded member with an extra endpoint.
+// with client certificates, and an embedded member with an extra endpoint
+// and replication.
 func TestClusterExplicitValuesKept(t *testing.T) {
 	certPEM, keyPEM := writeCertPair(t)
 	tests := []struct {
@@ -186,6 +238,11 @@ func TestClusterExplicitValuesKept(t *testing.T) {
       initial_cluster_state: existing
       tick: 50ms
       election_timeout: 500ms
+  replication:
+    address: 0.0.0.0:7400
+    advertise: triad-1.internal:7401
+    ack_timeout: 750ms
+    no_follower: block
 `,
 			want: &Cluster{
 				Name:        "eu-west.1_a",
@@ -203,6 +260,12 @@ func TestClusterExplicitValuesKept(t *testing.T) {
 						Tick:                Duration(50 * time.Millisecond),
 						ElectionTimeout:     Duration(500 * time.Millisecond),
 					},
+				},
+				Replication: &Replication{
+					Address:    "0.0.0.0:7400",
+					Advertise:  "triad-1.internal:7401",
+					AckTimeout: Duration(750 * time.Millisecond),
+					NoFollower: "block",
 				},
 			},
 		},
@@ -330,12 +393,31 @@ func TestClusterParseErrors(t *testing.T) {
 		{name: "election_timeout under 5 explicit ticks", old: embeddedLine, new: embeddedLine + "      tick: 300ms\n      election_timeout: 1s\n", line: 15, path: "cluster.etcd.embedded.election_timeout", value: "1s must be at least 5 ticks (1.5s)"},
 		{name: "election_timeout too long", old: embeddedLine, new: embeddedLine + "      election_timeout: 51s\n", line: 14, path: "cluster.etcd.embedded.election_timeout", value: "51s is too long; etcd allows at most 50s"},
 		{name: "election_timeout not whole ms", old: embeddedLine, new: embeddedLine + "      election_timeout: 1000500us\n", line: 14, path: "cluster.etcd.embedded.election_timeout", value: "1.0005s is not a whole number of milliseconds"},
+		// cluster.replication, appended after lastMember: replication on line 23, its keys from 24
+		{name: "replication address missing", old: lastMember, new: lastMember + "  replication:\n    ack_timeout: 1s\n", line: 23, path: "cluster.replication.address", value: `missing: a host:port address`},
+		{name: "replication empty", old: lastMember, new: lastMember + "  replication: {}\n", line: 23, path: "cluster.replication.address", value: `missing: a host:port address`},
+		{name: "replication address without port", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1\n", line: 24, path: "cluster.replication.address", value: `"10.0.0.1" is not a host:port address (missing port in address)`},
+		{name: "replication address bad port", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:70000\n", line: 24, path: "cluster.replication.address", value: `"10.0.0.1:70000" has port "70000", which is not a number in 0..65535`},
+		{name: "replication address is an mqtt listener's", old: lastMember, new: lastMember + "  replication:\n    address: 127.0.0.1:1883\n", line: 24, path: "cluster.replication.address", value: `"127.0.0.1:1883" is already used by mqtt.listeners[0].address`},
+		{name: "replication address is http's", old: lastMember, new: lastMember + "  replication:\n    address: 127.0.0.1:8008\n", line: 24, path: "cluster.replication.address", value: `"127.0.0.1:8008" is already used by http.address`},
+		{name: "advertise defaults to an unspecified address", old: lastMember, new: lastMember + "  replication:\n    address: 0.0.0.0:7400\n", line: 23, path: "cluster.replication.advertise", value: `"0.0.0.0:7400": 0.0.0.0 means every interface of this node, not an address followers can dial; give this node's IP address or host name (advertise defaults to cluster.replication.address)`},
+		{name: "advertise defaults to port 0", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:0\n", line: 23, path: "cluster.replication.advertise", value: `"10.0.0.1:0" has port "0", which followers cannot dial; give a port in 1..65535 (advertise defaults to cluster.replication.address)`},
+		{name: "advertise unspecified IPv6", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    advertise: \"[::]:7400\"\n", line: 25, path: "cluster.replication.advertise", value: `"[::]:7400": :: means every interface of this node`},
+		{name: "advertise empty host", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    advertise: \":7400\"\n", line: 25, path: "cluster.replication.advertise", value: `":7400": an empty host means every interface of this node`},
+		{name: "advertise port 0", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    advertise: 10.0.0.1:0\n", line: 25, path: "cluster.replication.advertise", value: `"10.0.0.1:0" has port "0", which followers cannot dial; give a port in 1..65535`},
+		{name: "advertise without port", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    advertise: triad-1\n", line: 25, path: "cluster.replication.advertise", value: `"triad-1" is not a host:port address`},
+		{name: "ack_timeout zero", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    ack_timeout: 0\n", line: 25, path: "cluster.replication.ack_timeout", value: "0s must be above 0"},
+		{name: "ack_timeout not a duration", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    ack_timeout: 2 s\n", line: 25, path: "cluster.replication.ack_timeout", value: `"2 s" is not a duration`},
+		{name: "no_follower invalid", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    no_follower: wait\n", line: 25, path: "cluster.replication.no_follower", value: `"wait" is not one of continue, block`},
 		// strict decoding
 		{name: "unknown key in cluster", old: "  name: prod\n", new: "  name: prod\n  leader_ttl: 2s\n", line: 12, path: "cluster.leader_ttl", value: `unknown key (did you mean "lease_ttl"?)`},
 		{name: "unknown key in etcd", old: "  etcd:\n", new: "  etcd:\n    endpoint: [http://10.0.0.9:2379]\n", line: 13, path: "cluster.etcd.endpoint", value: `unknown key (did you mean "endpoints"?)`},
 		{name: "unknown key in tls", old: embeddedSection, new: "    tls: {cacert: /ca.pem}\n" + httpsEndpoint, line: 13, path: "cluster.etcd.tls.cacert", value: "unknown key"},
 		{name: "unknown key in embedded", old: embeddedLine, new: embeddedLine + "      datadir: /srv/etcd\n", line: 14, path: "cluster.etcd.embedded.datadir", value: `unknown key (did you mean "data_dir"?)`},
 		{name: "unknown key in member", old: "          peer_url: http://10.0.0.2:2380\n", new: "          peerurl: http://10.0.0.2:2380\n", line: 20, path: "cluster.etcd.embedded.initial_cluster[1].peerurl", value: `unknown key (did you mean "peer_url"?)`},
+		{name: "unknown key in replication", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    ack_timeot: 1s\n", line: 25, path: "cluster.replication.ack_timeot", value: `unknown key (did you mean "ack_timeout"?)`},
+		{name: "tls in replication", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    tls: {}\n", line: 25, path: "cluster.replication.tls", value: "unknown key"},
+		{name: "scalar for replication", old: lastMember, new: lastMember + "  replication: 10.0.0.1:7400\n", line: 23, path: "cluster.replication", value: `expected a mapping of keys, got "10.0.0.1:7400"`},
 		{name: "duplicate key in cluster", old: "  name: prod\n", new: "  name: prod\n  name: test\n", line: 12, path: "cluster.name", value: "duplicate key (first given on line 11)"},
 		{name: "scalar for embedded", old: embeddedSection, new: "    embedded: yes\n", line: 13, path: "cluster.etcd.embedded", value: `expected a mapping of keys, got "yes"`},
 		{name: "scalar for initial_cluster", old: "      initial_cluster:\n" + strings.SplitN(clusterYAML, "      initial_cluster:\n", 2)[1], new: "      initial_cluster: n1=http://10.0.0.1:2380\n", line: 16, path: "cluster.etcd.embedded.initial_cluster", value: `expected a list, got "n1=http://10.0.0.1:2380"`},
@@ -345,6 +427,16 @@ func TestClusterParseErrors(t *testing.T) {
 			_, err := Parse([]byte(clusterWith(t, tc.old, tc.new)), "triad.yaml")
 			assertErrLine(t, err, tc.line, tc.path, tc.value)
 		})
+	}
+}
+
+// TestClusterReplicationAddressReportedOnce checks that a malformed
+// address is not reported again as the advertise address it defaults to.
+func TestClusterReplicationAddressReportedOnce(t *testing.T) {
+	_, err := Parse([]byte(clusterWith(t, lastMember, lastMember+"  replication:\n    address: 10.0.0.1\n")), "triad.yaml")
+	assertErrLine(t, err, 24, "cluster.replication.address", `"10.0.0.1" is not a host:port address`)
+	if n := strings.Count(err.Error(), "cluster.replication"); n != 1 {
+		t.Fatalf("want one error about cluster.replication, got %d:\n%v", n, err)
 	}
 }
 
@@ -401,7 +493,7 @@ func TestClusterValidateReportsEverything(t *testing.T) {
 	c.Cluster = &Cluster{Name: "bad name", Etcd: Etcd{Embedded: &EmbeddedEtcd{
 		ClientURL:      "https://10.0.0.1:2379",
 		InitialCluster: []EtcdMember{{Name: "n2", PeerURL: "http://10.0.0.2:2380"}},
-	}}}
+	}}, Replication: &Replication{Address: "127.0.0.1:1883", Advertise: "0.0.0.0:7400", NoFollower: "never"}}
 	c.ApplyDefaults()
 	err := c.Validate()
 	for _, want := range []string{
@@ -409,6 +501,9 @@ func TestClusterValidateReportsEverything(t *testing.T) {
 		"cluster.etcd.embedded.client_url: \"https://10.0.0.1:2379\": the embedded etcd member speaks plain http only",
 		"cluster.etcd.embedded.peer_url: missing",
 		`cluster.etcd.embedded.initial_cluster: this node (node.name "n1") is not listed`,
+		`cluster.replication.address: "127.0.0.1:1883" is already used by mqtt.listeners[0].address`,
+		`cluster.replication.advertise: "0.0.0.0:7400": 0.0.0.0 means every interface`,
+		`cluster.replication.no_follower: "never" is not one of continue, block`,
 	} {
 		if err == nil || !containsLine(err.Error(), want) {
 			t.Errorf("err = %v\nwant a line containing %q", err, want)

@@ -62,7 +62,13 @@ log: {level: debug, format: json}
       initial_cluster_state: existing
       tick: 50ms
       election_timeout: 500ms
+  replication:
+    address: 0.0.0.0:7400
+    advertise: 127.0.0.1:7401
+    ack_timeout: 750ms
+    no_follower: block
 `},
+		{name: "cluster replication defaults", yaml: replicationYAML},
 		{name: "cluster external etcd", yaml: minimalYAML + "cluster: {name: prod, etcd: {endpoints: [http://10.0.0.9:2379], tls: {ca: " + certPEM + "}}}\n"},
 	}
 	for _, in := range inputs {
@@ -106,7 +112,8 @@ func TestEffectiveShowsDefaults(t *testing.T) {
 }
 
 // TestEffectiveCluster checks the cluster section check-config prints:
-// every key with its default, right after node; nothing when absent.
+// every key with its default, right after node, and the replication block
+// only when given; nothing when absent.
 func TestEffectiveCluster(t *testing.T) {
 	c, err := Parse([]byte(clusterYAML), "triad.yaml")
 	if err != nil {
@@ -145,6 +152,30 @@ mqtt:
 	if !strings.HasPrefix(string(out), want) {
 		t.Errorf("effective config does not start with\n%s\ngot:\n%s", want, out)
 	}
+	if strings.Contains(string(out), "replication") {
+		t.Errorf("a cluster without replication shows a replication block:\n%s", out)
+	}
+
+	// With replication: its block follows etcd, every default written out.
+	c, err = Parse([]byte(replicationYAML), "triad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = c.Effective()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wantReplication = `      election_timeout: 1s
+  replication:
+    address: 10.0.0.1:7400
+    advertise: 10.0.0.1:7400
+    ack_timeout: 2s
+    no_follower: continue
+mqtt:
+`
+	if !strings.Contains(string(out), wantReplication) {
+		t.Errorf("effective config lacks\n%s\ngot:\n%s", wantReplication, out)
+	}
 
 	standalone, err := Parse([]byte(minimalYAML), "triad.yaml")
 	if err != nil {
@@ -154,7 +185,7 @@ mqtt:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"cluster", "etcd", "lease_ttl", "fence_margin"} {
+	for _, key := range []string{"cluster", "etcd", "lease_ttl", "fence_margin", "replication"} {
 		if strings.Contains(string(out), key) {
 			t.Errorf("a standalone node's effective config mentions %q:\n%s", key, out)
 		}

@@ -110,16 +110,21 @@ func TestPackagedClusterSection(t *testing.T) {
 		t.Fatalf("Parse of the uncommented cluster section: %v", err)
 	}
 	got := c.Cluster
-	if got == nil || got.Etcd.Embedded == nil {
+	if got == nil || got.Etcd.Embedded == nil || got.Replication == nil {
 		t.Fatalf("cluster section not found or incomplete: %+v", got)
 	}
-	e := got.Etcd.Embedded
-	want := &Config{Node: c.Node, Cluster: &Cluster{Name: got.Name, Etcd: Etcd{Embedded: &EmbeddedEtcd{
-		ClientURL: e.ClientURL, PeerURL: e.PeerURL, InitialCluster: e.InitialCluster,
-	}}}}
+	e, r := got.Etcd.Embedded, got.Replication
+	want := &Config{Node: c.Node, Cluster: &Cluster{
+		Name: got.Name,
+		Etcd: Etcd{Embedded: &EmbeddedEtcd{
+			ClientURL: e.ClientURL, PeerURL: e.PeerURL, InitialCluster: e.InitialCluster,
+		}},
+		Replication: &Replication{Address: r.Address},
+	}}
 	want.ApplyDefaults()
-	if !reflect.DeepEqual(got, want.Cluster) || !reflect.DeepEqual(e, want.Cluster.Etcd.Embedded) {
-		t.Errorf("packaged cluster values differ from the defaults:\n got %+v %+v\nwant %+v %+v", got, e, want.Cluster, want.Cluster.Etcd.Embedded)
+	if !reflect.DeepEqual(got, want.Cluster) {
+		t.Errorf("packaged cluster values differ from the defaults:\n got %+v %+v %+v\nwant %+v %+v %+v",
+			got, e, r, want.Cluster, want.Cluster.Etcd.Embedded, want.Cluster.Replication)
 	}
 }
 

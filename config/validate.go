@@ -31,6 +31,9 @@ func (c *Config) Validate() error {
 	addrs := c.MQTT.validateListeners(&errs)
 	c.MQTT.Limits.validate(&errs)
 	c.HTTP.validate(&errs, addrs)
+	if c.Cluster != nil && c.Cluster.Replication != nil {
+		c.Cluster.Replication.validate(&errs, addrs)
+	}
 	if c.Store.MaxBatch < 1 {
 		errs.add("store.max_batch", "%d is too small; must be >= 1", c.Store.MaxBatch)
 	}

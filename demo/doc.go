@@ -18,8 +18,8 @@
 // Nodes n1, n2, n3 (index i = 0, 1, 2) listen on 127.0.0.1, ports from a
 // base: base+10*i MQTT, +1 HTTP, +2 etcd client, +3 etcd peer. Each runs an
 // embedded etcd member with short timings (tick 50ms, election timeout
-// 500ms, lease TTL 1s, fence margin 300ms) so that a failover takes about a
-// second. DIR/nN holds triad.yaml, triad.log (the child's stdout and
+// 500ms, lease TTL 2s, fence margin 500ms) so that a failover takes about two
+// seconds. DIR/nN holds triad.yaml, triad.log (the child's stdout and
 // stderr, appended to) and data/ (the node's state; etcd's under data/etcd).
 // DIR/demo.json (Manifest) lists the nodes and their pids.
 //

@@ -42,8 +42,8 @@ const (
 const (
 	EtcdTick            = "50ms"  // cluster.etcd.embedded.tick
 	EtcdElectionTimeout = "500ms" // cluster.etcd.embedded.election_timeout
-	LeaseTTL            = "1s"    // cluster.lease_ttl
-	FenceMargin         = "300ms" // cluster.fence_margin
+	LeaseTTL            = "2s"    // cluster.lease_ttl: at least 4 etcd election timeouts, so an etcd leader change never outlasts the fence
+	FenceMargin         = "500ms" // cluster.fence_margin
 )
 
 // ManifestFile is the name of the manifest in the demo directory.

@@ -112,7 +112,7 @@ func TestPlanWritesValidConfigs(t *testing.T) {
 			}
 			e := c.Etcd.Embedded
 			timings := []time.Duration{c.LeaseTTL.D(), c.FenceMargin.D(), e.Tick.D(), e.ElectionTimeout.D()}
-			wantTimings := []time.Duration{time.Second, 300 * time.Millisecond, 50 * time.Millisecond, 500 * time.Millisecond}
+			wantTimings := []time.Duration{2 * time.Second, 500 * time.Millisecond, 50 * time.Millisecond, 500 * time.Millisecond}
 			if c.Name != "demo-1" || !reflect.DeepEqual(timings, wantTimings) {
 				t.Errorf("cluster %q, timings %v, want demo-1 and %v", c.Name, timings, wantTimings)
 			}

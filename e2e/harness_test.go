@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// triadBin is the triad binary built by TestMain.
-var triadBin string
+// triadBin and triadctlBin are the binaries built by TestMain.
+var triadBin, triadctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "triad-e2e-bin-")
@@ -24,11 +24,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
-	triadBin = filepath.Join(dir, "triad")
-	build := exec.Command("go", "build", "-race", "-o", triadBin, "github.com/triadmq/triad/cmd/triad")
+	triadBin, triadctlBin = filepath.Join(dir, "triad"), filepath.Join(dir, "triadctl")
+	build := exec.Command("go", "build", "-race", "-o", dir+string(filepath.Separator),
+		"github.com/triadmq/triad/cmd/triad", "github.com/triadmq/triad/cmd/triadctl")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build triad:", err)
+		fmt.Fprintln(os.Stderr, "e2e: build triad and triadctl:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

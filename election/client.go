@@ -1,14 +1,17 @@
 package election
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"os"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/triadmq/triad/config"
 )
@@ -41,6 +44,7 @@ func NewClient(o ClientOptions) (*clientv3.Client, error) {
 		DialKeepAliveTime:    time.Second,
 		DialKeepAliveTimeout: time.Second,
 		Logger:               zap.NewNop(),
+		DialOptions:          []grpc.DialOption{grpc.WithChainUnaryInterceptor(retryLeaderChange)},
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = config.DefaultEtcdDialTimeout
@@ -80,4 +84,34 @@ func tlsConfig(t *config.EtcdTLS) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	return tc, nil
+}
+
+// retryLeaderChange retries a request that etcd refused because its raft
+// leadership was moving (which Triad itself causes, see
+// Member.ShedRaftLeadership) or briefly absent. Writes are retried too:
+// every write Triad makes is either idempotent or guarded by a compare
+// that a duplicate fails harmlessly.
+func retryLeaderChange(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	for attempt := 1; ; attempt++ {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if err == nil || attempt >= leaderChangeRetries || !leaderChanging(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 25 * time.Millisecond):
+		}
+	}
+}
+
+const leaderChangeRetries = 8
+
+func leaderChanging(err error) bool {
+	switch rpctypes.Error(err) {
+	case rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader, rpctypes.ErrTimeoutDueToLeaderFail:
+		return true
+	}
+	return false
 }

@@ -125,7 +125,7 @@ func (e *Elector) follow(ctx context.Context, st *clusterState, lease clientv3.L
 		}
 	}
 	if !operator {
-		if st.paused || !local.Healthy || !local.InSync {
+		if st.paused || !local.Healthy || !local.InSync || !st.insync.Complete(me) {
 			return
 		}
 		e.mu.Lock()
@@ -211,14 +211,27 @@ func (e *Elector) record(ctx context.Context, epoch int64, reason string) {
 		return
 	}
 	k := e.o.Keys
-	rctx, cancel := context.WithTimeout(ctx, e.o.TTL/2)
-	defer cancel()
-	resp, err := e.o.Client.Txn(rctx).If(e.guard()).Then(
-		clientv3.OpPut(k.HistoryAt(epoch), string(b)),
-		clientv3.OpDelete(k.Handover()),
-		clientv3.OpDelete(k.Switchover()),
-	).Commit()
-	if err != nil || !resp.Succeeded {
-		e.o.Log.Warn("history entry not written", "epoch", epoch, "error", err)
+	// etcd drops proposals while its raft leadership moves (which a new
+	// leader's node may cause at once): retry for a while.
+	deadline := time.Now().Add(2 * e.o.TTL)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, e.o.TTL/2)
+		resp, err := e.o.Client.Txn(rctx).If(e.guard()).Then(
+			clientv3.OpPut(k.HistoryAt(epoch), string(b)),
+			clientv3.OpDelete(k.Handover()),
+			clientv3.OpDelete(k.Switchover()),
+		).Commit()
+		cancel()
+		switch {
+		case err == nil && !resp.Succeeded:
+			e.o.Log.Warn("history entry not written: epoch superseded", "epoch", epoch)
+			return
+		case err == nil:
+			return
+		case time.Now().After(deadline) || ctx.Err() != nil || e.Role() != RoleLeader:
+			e.o.Log.Warn("history entry not written", "epoch", epoch, "error", err)
+			return
+		}
+		time.Sleep(retryBackoff / 5)
 	}
 }

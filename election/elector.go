@@ -25,6 +25,7 @@ type Local struct {
 	Applied uint64
 	MQTT    []string
 	HTTP    string
+	Repl    string // replication address, "" without replication
 }
 
 // Callbacks connect the elector to the node. They run on the elector's
@@ -65,9 +66,10 @@ type Elector struct {
 	fence   *Fence
 	started time.Time
 
-	role  atomic.Value // Role
-	epoch atomic.Int64
-	kick  chan struct{}
+	role     atomic.Value // Role
+	epoch    atomic.Int64
+	lastRead atomic.Int64 // unix ns of the last successful read of the cluster state
+	kick     chan struct{}
 
 	mu         sync.Mutex
 	leader     string // last leader seen
@@ -75,6 +77,8 @@ type Elector struct {
 	lastPub    NodeStatus
 	pubAt      time.Time
 	leaderless time.Time           // when no leader was first seen; zero while one leads
+	insync     *InSync             // last in-sync set read
+	leaderRepl string              // the leader's replication address, as it published it
 	hoSeen     map[int64]time.Time // handover revision → when first seen here
 }
 
@@ -91,6 +95,13 @@ func (e *Elector) Role() Role { return e.role.Load().(Role) }
 
 // Epoch is the epoch this node leads, or the last epoch it saw.
 func (e *Elector) Epoch() int64 { return e.epoch.Load() }
+
+// Connected reports whether the elector read the cluster state from etcd
+// within the last lease TTL.
+func (e *Elector) Connected() bool {
+	last := e.lastRead.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < e.o.TTL
+}
 
 // Leader is the name of the leader last seen ("" if none).
 func (e *Elector) Leader() string {
@@ -252,10 +263,15 @@ func (e *Elector) evaluate(ctx context.Context, lease clientv3.LeaseID) {
 		e.o.Log.Debug("cannot read cluster state", "error", err)
 		return
 	}
+	e.lastRead.Store(time.Now().UnixNano())
 	e.mu.Lock()
-	e.leader = ""
+	e.insync = st.insync
+	e.leader, e.leaderRepl = "", ""
 	if st.leader != nil {
 		e.leader = st.leader.Node
+		if ns, ok := st.nodes[st.leader.Node]; ok {
+			e.leaderRepl = ns.Repl
+		}
 		e.leaderless = time.Time{}
 	} else if e.leaderless.IsZero() {
 		e.leaderless = time.Now()
@@ -283,9 +299,12 @@ func (e *Elector) demote(reason string) {
 // localStatus is the record this node publishes.
 func (e *Elector) localStatus(lease clientv3.LeaseID) NodeStatus {
 	l := e.o.Local()
+	e.mu.Lock()
+	complete := e.insync.Complete(e.o.Name)
+	e.mu.Unlock()
 	return NodeStatus{Name: e.o.Name, Role: e.Role(), Epoch: e.epoch.Load(), Healthy: l.Healthy,
-		InSync: l.InSync, Applied: l.Applied, Version: version.Version, MQTT: l.MQTT, HTTP: l.HTTP,
-		Lease: int64(lease), PID: os.Getpid(), Started: e.started}
+		InSync: l.InSync && complete, Applied: l.Applied, Version: version.Version, MQTT: l.MQTT, HTTP: l.HTTP,
+		Repl: l.Repl, Lease: int64(lease), PID: os.Getpid(), Started: e.started}
 }
 
 // publish writes the node's status when it changed, or when it was last
@@ -331,6 +350,44 @@ func statusEqual(a, b NodeStatus) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// LeaderReplication is the current leader's name and replication address
+// as last seen ("" when unknown).
+func (e *Elector) LeaderReplication() (leader, addr string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.leader, e.leaderRepl
+}
+
+// InSyncSet is the in-sync set last read (nil: none).
+func (e *Elector) InSyncSet() *InSync {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.insync
+}
+
+// PublishInSync writes the in-sync set as the leader of epoch, guarded by
+// the epoch. It fails if this node no longer leads that epoch.
+func (e *Elector) PublishInSync(ctx context.Context, epoch int64, members []string) error {
+	b, err := json.Marshal(InSync{Epoch: epoch, Leader: e.o.Name, Members: members})
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, e.o.TTL/2)
+	defer cancel()
+	guard := clientv3.Compare(clientv3.CreateRevision(e.o.Keys.Leader()), "=", epoch)
+	resp, err := e.o.Client.Txn(pctx).If(guard).Then(clientv3.OpPut(e.o.Keys.InSync(), string(b))).Commit()
+	if err != nil {
+		return fmt.Errorf("publish in-sync set: %w", err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("publish in-sync set: epoch %d superseded", epoch)
+	}
+	e.mu.Lock()
+	e.insync = &InSync{Epoch: epoch, Leader: e.o.Name, Members: members}
+	e.mu.Unlock()
+	return nil
 }
 
 // guard is the condition of every write a leader makes: its leader key is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -98,7 +99,15 @@ func (m *Member) ShedRaftLeadership(ctx context.Context) error {
 		if peer.ID == self || peer.IsLearner {
 			continue
 		}
-		err := s.MoveLeader(ctx, uint64(self), uint64(peer.ID))
+		// A transfer to a dead member blocks until its context ends:
+		// only try members that accept connections, each for a bounded time.
+		if !reachable(peer.PeerURLs) {
+			errs = append(errs, fmt.Errorf("to %s: not reachable", peer.Name))
+			continue
+		}
+		mctx, cancel := context.WithTimeout(ctx, moveLeaderTimeout)
+		err := s.MoveLeader(mctx, uint64(self), uint64(peer.ID))
+		cancel()
 		if err == nil {
 			m.log.Info("moved etcd raft leadership away from the Triad leader", "to", peer.Name)
 			return nil
@@ -109,4 +118,23 @@ func (m *Member) ShedRaftLeadership(ctx context.Context) error {
 		return nil // a single-member cluster
 	}
 	return fmt.Errorf("move etcd raft leadership: %w", errors.Join(errs...))
+}
+
+// moveLeaderTimeout bounds one raft leadership transfer attempt.
+const moveLeaderTimeout = time.Second
+
+// reachable reports whether one of urls accepts a TCP connection at once.
+func reachable(urls []string) bool {
+	for _, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil {
+			continue
+		}
+		c, err := net.DialTimeout("tcp", pu.Host, 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close() // a probe: nothing was sent
+			return true
+		}
+	}
+	return false
 }

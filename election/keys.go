@@ -16,6 +16,8 @@ import (
 //	handover        the leader's hand-over to a named successor (Handover),
 //	                written as it steps down
 //	history/<epoch> one HistoryEntry per leadership change, epoch zero-padded
+//	insync          the replication in-sync set (InSync), written by the
+//	                leader under its epoch
 type Keys struct {
 	Prefix string // "/triad/<cluster>/"
 }
@@ -30,6 +32,7 @@ func (k Keys) Pin() string                  { return k.Prefix + "pin" }
 func (k Keys) Pause() string                { return k.Prefix + "pause" }
 func (k Keys) Switchover() string           { return k.Prefix + "switchover" }
 func (k Keys) Handover() string             { return k.Prefix + "handover" }
+func (k Keys) InSync() string               { return k.Prefix + "insync" }
 func (k Keys) History() string              { return k.Prefix + "history/" }
 func (k Keys) HistoryAt(epoch int64) string { return fmt.Sprintf("%shistory/%020d", k.Prefix, epoch) }
 

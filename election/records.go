@@ -31,8 +31,9 @@ type NodeStatus struct {
 	InSync  bool      `json:"in_sync"` // its state is complete (until replication: healthy)
 	Applied uint64    `json:"applied"` // applied index of its state store
 	Version string    `json:"version"`
-	MQTT    []string  `json:"mqtt"` // client-facing listener addresses
-	HTTP    string    `json:"http"` // health endpoint address
+	MQTT    []string  `json:"mqtt"`                  // client-facing listener addresses
+	Repl    string    `json:"replication,omitempty"` // replication address followers dial while it leads
+	HTTP    string    `json:"http"`                  // health endpoint address
 	Lease   int64     `json:"lease"`
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`
@@ -64,4 +65,30 @@ type HistoryEntry struct {
 	Node   string    `json:"node"`
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time"`
+}
+
+// InSync is the replication in-sync set: the followers that hold every
+// acknowledged entry. With the leader of Epoch, they are the only nodes
+// that may campaign automatically.
+type InSync struct {
+	Epoch   int64    `json:"epoch"`
+	Leader  string   `json:"leader"`
+	Members []string `json:"members"`
+}
+
+// Complete reports whether node holds every acknowledged entry by this
+// record: the leader that wrote it, or a member.
+func (s *InSync) Complete(node string) bool {
+	if s == nil {
+		return true // no replication: every node has all it can have
+	}
+	if node == s.Leader {
+		return true
+	}
+	for _, m := range s.Members {
+		if m == node {
+			return true
+		}
+	}
+	return false
 }

@@ -19,7 +19,8 @@ type clusterState struct {
 	req      *Request
 	reqRev   int64 // mod revision of the switchover key
 	handover *Handover
-	hoRev    int64 // mod revision of the handover key
+	hoRev    int64   // mod revision of the handover key
+	insync   *InSync // nil: no replication in-sync set
 	nodes    map[string]NodeStatus
 }
 
@@ -31,6 +32,7 @@ func readState(ctx context.Context, cli *clientv3.Client, k Keys) (*clusterState
 		clientv3.OpGet(k.Pause()),
 		clientv3.OpGet(k.Switchover()),
 		clientv3.OpGet(k.Handover()),
+		clientv3.OpGet(k.InSync()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("read cluster state: %w", err)
@@ -72,6 +74,13 @@ func readState(ctx context.Context, cli *clientv3.Client, k Keys) (*clusterState
 			return nil, fmt.Errorf("%s: %w", k.Handover(), err)
 		}
 		st.handover, st.hoRev = &h, kvs[0].ModRevision
+	}
+	if kvs := r[6].GetResponseRange().Kvs; len(kvs) == 1 {
+		var is InSync
+		if err := json.Unmarshal(kvs[0].Value, &is); err != nil {
+			return nil, fmt.Errorf("%s: %w", k.InSync(), err)
+		}
+		st.insync = &is
 	}
 	return st, nil
 }

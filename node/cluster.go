@@ -15,15 +15,27 @@ import (
 // elsewhere.
 const shedEvery = 2 * time.Second
 
+// shedDelay is how long a new leader waits before its first check.
+const shedDelay = 200 * time.Millisecond
+
 // newElector creates the etcd client (which connects lazily) and the
 // elector, before the HTTP endpoints start, so that they can read them.
 func (n *Node) newElector() error {
 	c := n.cfg.Cluster
-	applied, err := localApplied(n.cfg.Node.DataDir)
-	if err != nil {
-		return err
+	if c.Replication != nil {
+		store, err := openStore(n)
+		if err != nil {
+			return err
+		}
+		n.store, n.repl = store, &replica{n: n}
+		n.applied = store.Applied()
+	} else {
+		applied, err := localApplied(n.cfg.Node.DataDir)
+		if err != nil {
+			return err
+		}
+		n.applied = applied
 	}
-	n.applied = applied
 	cli, err := election.NewClient(election.OptionsFromConfig(c))
 	if err != nil {
 		return err
@@ -52,6 +64,9 @@ func (n *Node) startCluster(ctx context.Context) error {
 				n.fail(fmt.Errorf("node: etcd member: %w", err))
 			}
 		}()
+	}
+	if n.repl != nil {
+		n.repl.follow()
 	}
 	ectx, cancel := context.WithCancel(context.Background())
 	n.elCancel, n.elDone = cancel, make(chan struct{})
@@ -83,13 +98,34 @@ func (n *Node) promote(ctx context.Context, epoch int64, fence *election.Fence) 
 	if n.stopping.Load() {
 		return fmt.Errorf("node is stopping")
 	}
-	b, err := broker.Open(n.cfg, n.log)
-	if err != nil {
-		return err
+	var b *broker.Broker
+	if n.repl != nil {
+		n.repl.unfollow() // the store is the committer's from now on
+		opts, log := n.repl.options(epoch, fence)
+		var err error
+		if b, err = broker.OpenWith(n.cfg, n.log, opts); err != nil {
+			n.repl.follow()
+			return err
+		}
+		if err := n.repl.lead(epoch, log); err != nil {
+			n.repl.unlead()
+			n.repl.follow()
+			return fmt.Errorf("replication: %w (close broker: %v)", err, b.Close())
+		}
+	} else {
+		var err error
+		if b, err = broker.Open(n.cfg, n.log); err != nil {
+			return err
+		}
+		b.SetFence(fence)
 	}
-	b.SetFence(fence)
 	if err := b.Start(ctx); err != nil {
-		return fmt.Errorf("start broker: %w (close: %v)", err, b.Close())
+		err = fmt.Errorf("start broker: %w (close: %v)", err, b.Close())
+		if n.repl != nil {
+			n.repl.unlead()
+			n.repl.follow()
+		}
+		return err
 	}
 	done := n.setBroker(b)
 	n.log.Info("serving MQTT as leader", "epoch", epoch, "mqtt", b.ListenerAddrs())
@@ -104,6 +140,15 @@ func (n *Node) promote(ctx context.Context, epoch int64, fence *election.Fence) 
 func (n *Node) shedRaftLeadership(done <-chan struct{}) {
 	t := time.NewTicker(shedEvery)
 	defer t.Stop()
+	// First let the new leader's own etcd writes (history, in-sync set)
+	// through, as etcd drops proposals during a transfer; they retry, so
+	// the wait can be short, which keeps the window in which a crash of
+	// this host also costs an etcd election short.
+	select {
+	case <-done:
+		return
+	case <-time.After(shedDelay):
+	}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), shedEvery)
 		if err := n.member.ShedRaftLeadership(ctx); err != nil {
@@ -129,6 +174,12 @@ func (n *Node) demote(reason string) {
 		n.log.Error("close broker on stepping down", "error", err)
 	}
 	n.log.Info("stopped serving MQTT", "reason", reason)
+	if n.repl != nil {
+		n.repl.unlead()
+		if !n.stopping.Load() {
+			n.repl.follow()
+		}
+	}
 }
 
 // local reports this node's state to the elector.
@@ -141,6 +192,9 @@ func (n *Node) local() election.Local {
 	n.mu.Unlock()
 	if b != nil {
 		l.Applied = b.Status().AppliedIndex
+	}
+	if r := n.cfg.Cluster.Replication; r != nil {
+		l.Repl = r.Advertise
 	}
 	for _, lc := range n.cfg.MQTT.Listeners {
 		l.MQTT = append(l.MQTT, lc.Address)

@@ -65,8 +65,9 @@ func (n *Node) isLeader() bool {
 	return n.el == nil || (n.el.Role() == election.RoleLeader && n.el.Fence().Valid())
 }
 
+// isReplica: a healthy cluster follower in touch with etcd.
 func (n *Node) isReplica() bool {
-	return n.el != nil && n.healthy() && n.el.Role() != election.RoleLeader && n.broker() == nil
+	return n.el != nil && n.healthy() && n.el.Connected() && n.el.Role() != election.RoleLeader && n.broker() == nil
 }
 
 func (n *Node) role() election.Role {

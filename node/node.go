@@ -23,6 +23,7 @@ import (
 	"github.com/triadmq/triad/broker"
 	"github.com/triadmq/triad/config"
 	"github.com/triadmq/triad/election"
+	"github.com/triadmq/triad/sync/state"
 	"github.com/triadmq/triad/version"
 )
 
@@ -43,6 +44,8 @@ type Node struct {
 	applied uint64         // applied index of the local state when no broker runs
 
 	// cluster mode only
+	store    *state.Store // open for the node's life with replication (else the broker opens it)
+	repl     *replica     // nil without cluster.replication
 	member   *election.Member
 	cli      *clientv3.Client
 	el       *election.Elector
@@ -141,8 +144,19 @@ func (n *Node) Close() error {
 		n.elCancel()
 		<-n.elDone
 	}
+	if n.repl != nil {
+		n.repl.unfollow()
+	}
 	if b := n.takeBroker(); b != nil {
 		if err := b.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.repl != nil {
+		n.repl.unlead()
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -31,8 +31,9 @@ type Leader struct {
 	slog    *slog.Logger
 	onAck   func(node string, applied uint64)
 
-	mu    gosync.Mutex
-	acked map[string]uint64
+	mu        gosync.Mutex
+	acked     map[string]uint64
+	connected map[string]int // open streams per follower
 }
 
 // NewLeader serves entries of log (and snapshots of store) as the leader
@@ -40,7 +41,18 @@ type Leader struct {
 // index as it reports it.
 func NewLeader(cluster string, epoch int64, store *state.Store, log *Log, lg *slog.Logger, onAck func(string, uint64)) *Leader {
 	return &Leader{cluster: cluster, epoch: epoch, store: store, log: log, slog: lg, onAck: onAck,
-		acked: map[string]uint64{}}
+		acked: map[string]uint64{}, connected: map[string]int{}}
+}
+
+// Connected lists the followers with an open stream.
+func (l *Leader) Connected() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.connected))
+	for f := range l.connected {
+		out = append(out, f)
+	}
+	return out
 }
 
 // Acked returns each connected follower's last reported applied index.
@@ -77,6 +89,16 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 		return status.Errorf(codes.FailedPrecondition, "follower has seen epoch %d, above this leader's %d", h.HighestEpoch, l.epoch)
 	}
 	ctx := srv.Context()
+	l.mu.Lock()
+	l.connected[h.Node]++
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		if l.connected[h.Node]--; l.connected[h.Node] <= 0 {
+			delete(l.connected, h.Node)
+		}
+		l.mu.Unlock()
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- l.readAcks(srv, h.Node) }()
 
@@ -85,6 +107,8 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 		if next, err = l.sendSnapshot(srv, log); err != nil {
 			return err
 		}
+	} else if err := srv.Send(&pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_Entries{Entries: &pb.Entries{}}}); err != nil {
+		return err // an empty batch: the follower acks where it stands, which is on this leader's log
 	}
 	log.Info("follower streaming", "from", next)
 	for {

@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	gosync "sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/triadmq/triad/broker"
+	"github.com/triadmq/triad/sync"
+	"github.com/triadmq/triad/sync/pb"
+	"github.com/triadmq/triad/sync/state"
+)
+
+// Replication timings and bounds.
+const (
+	followRetry     = 200 * time.Millisecond // between attempts to stream from the leader
+	inSyncEvery     = 100 * time.Millisecond // how often the leader reviews the in-sync set
+	logMaxEntries   = 100_000                // entries the leader keeps for followers that are behind
+	logMaxBytes     = 256 << 20
+	replStopTimeout = 2 * time.Second
+)
+
+// replica is the replication state of a cluster node with
+// cluster.replication: the follower loop while it follows, the leader's
+// stream server and in-sync manager while it leads.
+type replica struct {
+	n *Node
+
+	mu         gosync.Mutex
+	stopFollow context.CancelFunc
+	followDone chan struct{}
+
+	// while leading
+	srv      *grpc.Server
+	quorum   *sync.Quorum
+	stopSync context.CancelFunc
+	syncDone chan struct{}
+}
+
+// follow starts the follower loop (no-op if it runs).
+func (r *replica) follow() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopFollow != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r.stopFollow, r.followDone = cancel, done
+	go func() {
+		defer close(done)
+		r.followLoop(ctx)
+	}()
+}
+
+// unfollow stops the follower loop and waits until it no longer touches
+// the store.
+func (r *replica) unfollow() {
+	r.mu.Lock()
+	cancel, done := r.stopFollow, r.followDone
+	r.stopFollow, r.followDone = nil, nil
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+func (r *replica) followLoop(ctx context.Context) {
+	n := r.n
+	log := n.log.With("component", "replication")
+	f := &sync.Follower{Cluster: n.cfg.Cluster.Name, Node: n.cfg.Node.Name, Store: n.store, Log: log,
+		OnApplied: func(a uint64) {
+			n.mu.Lock()
+			n.applied = a
+			n.mu.Unlock()
+		}}
+	for ctx.Err() == nil {
+		leader, addr := n.el.LeaderReplication()
+		if leader != "" && leader != n.cfg.Node.Name && addr != "" {
+			err := r.streamFrom(ctx, f, addr)
+			if ctx.Err() == nil {
+				log.Info("replication stream ended", "leader", leader, "address", addr, "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(followRetry):
+		}
+	}
+}
+
+func (r *replica) streamFrom(ctx context.Context, f *sync.Follower, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", addr, err)
+	}
+	defer conn.Close()
+	return f.Run(ctx, pb.NewReplicationClient(conn))
+}
+
+// options are the broker options of a replicating leader of epoch; start
+// must be called once the broker is open.
+func (r *replica) options(epoch int64, fence broker.Fence) (broker.Options, *sync.Log) {
+	n := r.n
+	rc := n.cfg.Cluster.Replication
+	log := sync.NewLog(n.store.Applied(), n.store.AppliedEpoch(), logMaxEntries, logMaxBytes)
+	opts := broker.Options{Store: n.store, Fence: fence, Epoch: epoch, OnApplied: log.Append,
+		Durability: func(local broker.Durability) broker.Durability {
+			q := sync.NewQuorum(local, rc.NoFollower == "block", n.log.With("component", "replication"))
+			r.quorum = q
+			return q
+		}}
+	return opts, log
+}
+
+// lead serves the replication stream and runs the in-sync manager for the
+// leader of epoch. Followers in the previous in-sync set stay in it: they
+// hold every acknowledged entry, and acknowledgements wait for them until
+// they catch up or time out.
+func (r *replica) lead(epoch int64, log *sync.Log) error {
+	n := r.n
+	rc := n.cfg.Cluster.Replication
+	lg := n.log.With("component", "replication")
+	var carried []string
+	if prev := n.el.InSyncSet(); prev != nil {
+		// The previous leader is not carried: new acknowledgements need
+		// not wait for it, and without them it may no longer campaign.
+		carried = slices.DeleteFunc(slices.Clone(prev.Members), func(m string) bool { return m == n.cfg.Node.Name })
+	}
+	slices.Sort(carried)
+	for _, m := range carried {
+		r.quorum.Add(m)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	publish := func(members []string) error { return n.el.PublishInSync(ctx, epoch, members) }
+	deadline := time.Now().Add(n.cfg.Cluster.LeaseTTL.D())
+	for { // etcd drops proposals while its raft leadership moves: retry a little
+		err := publish(carried)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			return err
+		}
+		time.Sleep(followRetry / 4)
+	}
+	ln, err := net.Listen("tcp", rc.Address)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("replication listener on %s: %w", rc.Address, err)
+	}
+	leader := sync.NewLeader(n.cfg.Cluster.Name, epoch, n.store, log, lg, r.quorum.Ack)
+	r.srv = grpc.NewServer()
+	pb.RegisterReplicationServer(r.srv, leader)
+	go func() {
+		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			lg.Error("replication server", "error", err)
+		}
+	}()
+	done := make(chan struct{})
+	r.stopSync, r.syncDone = cancel, done
+	m := &sync.InSyncManager{Quorum: r.quorum, Timeout: rc.AckTimeout.D(), Publish: publish, Log: lg}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(inSyncEvery)
+		defer t.Stop()
+		for {
+			m.Step(leader.Connected(), time.Now())
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	lg.Info("serving replication", "address", ln.Addr().String(), "epoch", epoch, "in_sync", carried)
+	return nil
+}
+
+// unlead stops the replication server and the in-sync manager.
+func (r *replica) unlead() {
+	if r.stopSync != nil {
+		r.stopSync()
+		<-r.syncDone
+		r.stopSync, r.syncDone = nil, nil
+	}
+	if r.srv != nil {
+		stopped := make(chan struct{})
+		go func() { r.srv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(replStopTimeout):
+			r.srv.Stop()
+		}
+		r.srv = nil
+	}
+	if r.quorum != nil {
+		r.quorum.Close()
+		r.quorum = nil
+	}
+}
+
+// openStore opens the node's store for the whole life of a replicating
+// cluster node.
+func openStore(n *Node) (*state.Store, error) {
+	return state.Open(n.cfg.Node.DataDir, state.Options{NoSync: n.cfg.Store.NoSync})
+}
