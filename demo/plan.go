@@ -35,7 +35,8 @@ const (
 	OffsetHTTP       = 1
 	OffsetEtcdClient = 2
 	OffsetEtcdPeer   = 3
-	spanPorts        = 2*Stride + OffsetEtcdPeer + 1 // base .. base+23
+	OffsetRepl       = 4
+	spanPorts        = 2*Stride + OffsetRepl + 1 // base .. base+24
 )
 
 // Timings of the demo cluster, short for a fast failover.
@@ -63,6 +64,7 @@ type Node struct {
 	HTTPAddr      string // host:port of the HTTP endpoints
 	EtcdClientURL string // the embedded etcd member's client URL
 	EtcdPeerURL   string // its peer URL
+	ReplAddr      string // the replication address (cluster.replication.address)
 }
 
 // Layout is a demo cluster on one machine: three nodes, their ports and
@@ -110,6 +112,7 @@ func NewLayout(dir string, basePort int, cluster string) (*Layout, error) {
 			HTTPAddr:      net.JoinHostPort(Host, port(OffsetHTTP)),
 			EtcdClientURL: "http://" + net.JoinHostPort(Host, port(OffsetEtcdClient)),
 			EtcdPeerURL:   "http://" + net.JoinHostPort(Host, port(OffsetEtcdPeer)),
+			ReplAddr:      net.JoinHostPort(Host, port(OffsetRepl)),
 		})
 	}
 	return l, nil
@@ -209,7 +212,8 @@ func (l *Layout) Ports() []Port {
 			Port{b + OffsetMQTT, n.Name, "mqtt"},
 			Port{b + OffsetHTTP, n.Name, "http"},
 			Port{b + OffsetEtcdClient, n.Name, "etcd client"},
-			Port{b + OffsetEtcdPeer, n.Name, "etcd peer"})
+			Port{b + OffsetEtcdPeer, n.Name, "etcd peer"},
+			Port{b + OffsetRepl, n.Name, "replication"})
 	}
 	return ps
 }
@@ -271,6 +275,10 @@ type (
 		LeaseTTL    string   `yaml:"lease_ttl"`
 		FenceMargin string   `yaml:"fence_margin"`
 		Etcd        fileEtcd `yaml:"etcd"`
+		Replication fileRepl `yaml:"replication"`
+	}
+	fileRepl struct {
+		Address string `yaml:"address"`
 	}
 	fileEtcd struct {
 		Embedded fileEmbedded `yaml:"embedded"`
@@ -313,6 +321,7 @@ func (l *Layout) NodeConfig(n Node) ([]byte, error) {
 				ClientURL: n.EtcdClientURL, PeerURL: n.EtcdPeerURL, InitialCluster: members,
 				Tick: EtcdTick, ElectionTimeout: EtcdElectionTimeout,
 			}},
+			Replication: fileRepl{Address: n.ReplAddr},
 		},
 		MQTT: fileMQTT{Listeners: []fileListener{{Type: "tcp", Address: n.MQTTAddr}}},
 		HTTP: fileHTTP{Address: n.HTTPAddr},

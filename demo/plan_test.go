@@ -50,7 +50,7 @@ func TestNewLayoutPortsAndPaths(t *testing.T) {
 		})
 	}
 	ports := l.Ports()
-	if len(ports) != 12 || ports[0] != (Port{21883, "n1", "mqtt"}) || ports[11] != (Port{21906, "n3", "etcd peer"}) {
+	if len(ports) != 15 || ports[0] != (Port{21883, "n1", "mqtt"}) || ports[14] != (Port{21907, "n3", "replication"}) {
 		t.Errorf("Ports() = %v", ports)
 	}
 	if got := l.ManifestPath(); got != filepath.Join(l.Dir, "demo.json") {
@@ -67,8 +67,8 @@ func TestNewLayoutBasePortRange(t *testing.T) {
 		{"zero", 0, false},
 		{"negative", -5, false},
 		{"lowest", 1, true},
-		{"highest", 65535 - 23, true},
-		{"last port beyond 65535", 65535 - 22, false},
+		{"highest", 65535 - 24, true},
+		{"last port beyond 65535", 65535 - 23, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,7 @@ const (
 	inSyncEvery     = 100 * time.Millisecond // how often the leader reviews the in-sync set
 	logMaxEntries   = 100_000                // entries the leader keeps for followers that are behind
 	logMaxBytes     = 256 << 20
-	replStopTimeout = 2 * time.Second
+	replStopTimeout = time.Second // how long a stepping-down leader waits for its in-sync followers
 )
 
 // replica is the replication state of a cluster node with
@@ -82,12 +82,18 @@ func (r *replica) followLoop(ctx context.Context) {
 			n.applied = a
 			n.mu.Unlock()
 		}}
+	lastLeader := ""
 	for ctx.Err() == nil {
 		leader, addr := n.el.LeaderReplication()
 		if leader != "" && leader != n.cfg.Node.Name && addr != "" {
 			err := r.streamFrom(ctx, f, addr)
 			if ctx.Err() == nil {
-				log.Info("replication stream ended", "leader", leader, "address", addr, "error", err)
+				if leader != lastLeader {
+					log.Info("replication stream ended", "leader", leader, "address", addr, "error", err)
+				} else {
+					log.Debug("replication stream ended", "leader", leader, "address", addr, "error", err)
+				}
+				lastLeader = leader
 			}
 		}
 		select {
@@ -130,7 +136,8 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 	rc := n.cfg.Cluster.Replication
 	lg := n.log.With("component", "replication")
 	var carried []string
-	if prev := n.el.InSyncSet(); prev != nil {
+	prev := n.el.InSyncSet()
+	if prev != nil {
 		// The previous leader is not carried: new acknowledgements need
 		// not wait for it, and without them it may no longer campaign.
 		carried = slices.DeleteFunc(slices.Clone(prev.Members), func(m string) bool { return m == n.cfg.Node.Name })
@@ -142,7 +149,11 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	publish := func(members []string) error { return n.el.PublishInSync(ctx, epoch, members) }
 	deadline := time.Now().Add(n.cfg.Cluster.LeaseTTL.D())
-	for { // etcd drops proposals while its raft leadership moves: retry a little
+	// A cluster that never had an in-sync set (a new one) gets one when
+	// the first follower catches up: until then every node may campaign,
+	// as none holds anything the others lack but what this leader
+	// acknowledges alone (no_follower: continue says it may).
+	for prev != nil || len(carried) > 0 { // etcd drops proposals while its raft leadership moves: retry a little
 		err := publish(carried)
 		if err == nil {
 			break
@@ -186,21 +197,27 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 	return nil
 }
 
-// unlead stops the replication server and the in-sync manager.
+// unlead stops the replication server and the in-sync manager. It first
+// gives the in-sync followers a moment to receive what the stopped broker
+// flushed last, so that the successor of a clean hand-over continues the
+// log instead of diverging from it.
 func (r *replica) unlead() {
 	if r.stopSync != nil {
 		r.stopSync()
 		<-r.syncDone
 		r.stopSync, r.syncDone = nil, nil
 	}
-	if r.srv != nil {
-		stopped := make(chan struct{})
-		go func() { r.srv.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(replStopTimeout):
-			r.srv.Stop()
+	if r.quorum != nil {
+		deadline := time.Now().Add(replStopTimeout)
+		for time.Now().Before(deadline) && !r.quorum.AllAcked() {
+			select {
+			case <-r.quorum.Changed():
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
+	}
+	if r.srv != nil {
+		r.srv.Stop() // followers' streams never end by themselves
 		r.srv = nil
 	}
 	if r.quorum != nil {

@@ -128,6 +128,20 @@ func (q *Quorum) Acked(follower string) uint64 {
 	return q.acked[follower]
 }
 
+// AllAcked reports whether every in-sync follower has acknowledged the
+// leader's durable index (true with none in sync).
+func (q *Quorum) AllAcked() bool {
+	d := q.local.Durable()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for f := range q.insync {
+		if q.acked[f] < d {
+			return false
+		}
+	}
+	return true
+}
+
 // InSync lists the followers whose acknowledgements count, sorted.
 func (q *Quorum) InSync() []string {
 	q.mu.Lock()
