@@ -324,6 +324,7 @@ type nodeHTTPStatus struct {
 	Leader  string `json:"leader"`
 	Healthy bool   `json:"healthy"`
 	Serving bool   `json:"serving"`
+	Applied uint64 `json:"applied_index"`
 }
 
 func (c *cluster) httpStatus(name string) nodeHTTPStatus {

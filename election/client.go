@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -113,5 +114,7 @@ func leaderChanging(err error) bool {
 	case rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader, rpctypes.ErrTimeoutDueToLeaderFail:
 		return true
 	}
-	return false
+	// raft's ErrProposalDropped, which etcd passes on with code Unknown
+	// while a leadership transfer is under way.
+	return strings.Contains(err.Error(), "raft proposal dropped")
 }

@@ -190,7 +190,9 @@ type InSyncManager struct {
 	Publish func(members []string) error
 	Log     *slog.Logger
 
-	behind map[string]time.Time // in-sync followers owing an ack, since when
+	behind    map[string]time.Time // in-sync followers owing an ack, since when
+	published []string             // the set as last written to etcd
+	dirty     bool                 // the quorum's set was not published yet
 }
 
 // Step looks at every known follower once; connected lists the followers
@@ -206,14 +208,17 @@ func (m *InSyncManager) Step(connected []string, now time.Time) bool {
 	for _, f := range connected {
 		if !slices.Contains(members, f) && q.Acked(f) >= local {
 			q.Add(f) // wait for it first, then publish
-			next := append(slices.Clone(members), f)
-			slices.Sort(next)
-			if err := m.Publish(next); err != nil {
-				m.Log.Warn("cannot publish the in-sync set; acknowledgements still wait for the follower", "follower", f, "error", err)
-				continue
-			}
-			m.Log.Info("follower in sync", "follower", f, "index", local)
-			members, changed = next, true
+			members = q.InSync()
+			m.dirty = true
+			m.Log.Info("follower caught up", "follower", f, "index", local)
+		}
+	}
+	if m.dirty { // additions: the quorum already waits for them
+		if err := m.Publish(members); err != nil {
+			m.Log.Warn("cannot publish the in-sync set yet; acknowledgements already wait for its new members", "members", members, "error", err)
+		} else {
+			m.Log.Info("in-sync set published", "members", members)
+			m.published, m.dirty, changed = members, false, true
 		}
 	}
 	for _, f := range members {
@@ -230,11 +235,15 @@ func (m *InSyncManager) Step(connected []string, now time.Time) bool {
 			continue
 		}
 		next := slices.DeleteFunc(slices.Clone(members), func(s string) bool { return s == f })
+		if m.dirty {
+			continue // publish the additions first
+		}
 		if err := m.Publish(next); err != nil {
 			m.Log.Warn("cannot publish the in-sync set without a silent follower; acknowledgements keep waiting", "follower", f, "error", err)
 			continue
 		}
 		q.Remove(f) // published first: it can no longer be elected
+		m.published = next
 		delete(m.behind, f)
 		m.Log.Warn("follower dropped from the in-sync set", "follower", f, "acked", q.Acked(f), "durable", local, "silent_for", now.Sub(since))
 		members, changed = next, true
