@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,16 @@ func TestClusterReplicationFailoverLosesNothing(t *testing.T) {
 	leader := c.leader()
 	is := c.waitInSync(2)
 	t.Logf("leader %s, in sync %v", leader, is.Members)
+	waitFor(t, 10*time.Second, "the leader's metrics to count 2 in-sync followers", func() bool {
+		resp, err := probeHTTP.Get("http://" + c.node(leader).HTTPAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return err == nil && strings.Contains(string(body), "\ntriad_replication_in_sync_followers 2\n") &&
+			strings.Contains(string(body), "\ntriad_replication_degraded 0\n")
+	})
 
 	sub := newRawClient("rep-sub")
 	if _, err := sub.connect(c.node(leader).MQTTAddr, map[string]byte{"rep/q1": 1, "rep/q2": 2}); err != nil {

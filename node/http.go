@@ -160,6 +160,36 @@ func (n *Node) registerNodeMetrics() {
 	)
 }
 
+// registerReplicationMetrics adds the replication gauges of a node with
+// cluster.replication.
+func (n *Node) registerReplicationMetrics() {
+	gauge := func(name, help string, f func() float64) {
+		n.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("triad_replication_in_sync_followers", "Followers in the in-sync set (on the leader).", func() float64 {
+		if q := n.repl.leaderQuorum(); q != nil {
+			return float64(len(q.InSync()))
+		}
+		return 0
+	})
+	gauge("triad_replication_degraded", "1 while this leader acknowledges with no follower in sync (no_follower: continue) or holds acknowledgements (block).", func() float64 {
+		if q := n.repl.leaderQuorum(); q != nil && len(q.InSync()) == 0 {
+			return 1
+		}
+		return 0
+	})
+	gauge("triad_replication_lag_entries", "On the leader: entries the slowest in-sync follower has not acknowledged.", func() float64 {
+		q := n.repl.leaderQuorum()
+		if q == nil {
+			return 0
+		}
+		return float64(q.Lag())
+	})
+	gauge("triad_state_applied_index", "Applied index of this node's state (leader or follower).", func() float64 {
+		return float64(n.local().Applied)
+	})
+}
+
 func (n *Node) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	g := prometheus.Gatherers{n.metrics.reg}
 	if b := n.broker(); b != nil {

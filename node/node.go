@@ -84,6 +84,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (n *Node, 
 		if err := n.newElector(); err != nil {
 			return n, err
 		}
+		if n.repl != nil {
+			n.registerReplicationMetrics()
+		}
 	}
 	n.serveHTTP()
 	if cfg.Cluster != nil {

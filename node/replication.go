@@ -44,6 +44,13 @@ type replica struct {
 	syncDone chan struct{}
 }
 
+// leaderQuorum is the quorum while this node leads, else nil.
+func (r *replica) leaderQuorum() *sync.Quorum {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.quorum
+}
+
 // follow starts the follower loop (no-op if it runs).
 func (r *replica) follow() {
 	r.mu.Lock()
@@ -121,7 +128,9 @@ func (r *replica) options(epoch int64, fence broker.Fence) (broker.Options, *syn
 	opts := broker.Options{Store: n.store, Fence: fence, Epoch: epoch, OnApplied: log.Append,
 		Durability: func(local broker.Durability) broker.Durability {
 			q := sync.NewQuorum(local, rc.NoFollower == "block", n.log.With("component", "replication"))
+			r.mu.Lock()
 			r.quorum = q
+			r.mu.Unlock()
 			return q
 		}}
 	return opts, log
@@ -220,9 +229,12 @@ func (r *replica) unlead() {
 		r.srv.Stop() // followers' streams never end by themselves
 		r.srv = nil
 	}
-	if r.quorum != nil {
-		r.quorum.Close()
-		r.quorum = nil
+	r.mu.Lock()
+	q := r.quorum
+	r.quorum = nil
+	r.mu.Unlock()
+	if q != nil {
+		q.Close()
 	}
 }
 

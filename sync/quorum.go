@@ -128,6 +128,21 @@ func (q *Quorum) Acked(follower string) uint64 {
 	return q.acked[follower]
 }
 
+// Lag is how many durable entries the slowest in-sync follower has not
+// acknowledged (0 with none in sync).
+func (q *Quorum) Lag() uint64 {
+	d := q.local.Durable()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var lag uint64
+	for f := range q.insync {
+		if a := q.acked[f]; a < d {
+			lag = max(lag, d-a)
+		}
+	}
+	return lag
+}
+
 // AllAcked reports whether every in-sync follower has acknowledged the
 // leader's durable index (true with none in sync).
 func (q *Quorum) AllAcked() bool {
