@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# bench/run.sh: throughput/latency comparison of Triad (durable) against a
-# plain mochi-mqtt broker and Debian's mosquitto, all on loopback. Called by
-# `make bench` after `make build`; see bench/README.md for what the figures
-# mean. Brokers are loaded one at a time; each runs the same loadgen
-# scenarios (QoS 0, 1, 2). A broker whose binary is missing is skipped with a
-# loud note. Exits 1 if a Triad run failed (lost QoS 1/2 messages, errors)
-# or a broker did not start; a baseline's failed run is reported loudly but
-# does not fail the script.
+# bench/run.sh: throughput/latency comparison of Triad (durable, one node and
+# a three-node cluster) against a plain mochi-mqtt broker and Debian's
+# mosquitto, all on loopback. Called by `make bench` after `make build`; see
+# bench/README.md for what the figures mean. Brokers run one at a time: each
+# is started, loaded with the same loadgen scenarios (QoS 0, 1, 2) and
+# stopped before the next starts, so an idle broker (the cluster's etcd and
+# replication heartbeats) never shares the CPUs with a measured one. A broker
+# whose binary is missing is skipped with a loud note. Exits 1 if a Triad run
+# (triad or triad-cluster) failed (lost QoS 1/2 messages, errors) or a broker
+# did not start; a baseline's failed run is reported loudly but does not fail
+# the script. Missing a throughput target is printed, not a failure.
 #
 # Environment (defaults in brackets):
-#   BENCH_COUNT     messages per publisher [10000: a full run takes about 2 min on 2 cores]
+#   BENCH_COUNT     messages per publisher [10000: a full run takes about 4 min on 2 cores]
 #   BENCH_PAIRS     publisher/subscriber pairs [20]
 #   BENCH_SIZE      payload bytes [256]
 #   BENCH_INFLIGHT  outstanding publishes per publisher [64]
 #   BENCH_TIMEOUT   bound on one loadgen run [120s]
 #   BENCH_QOS       QoS levels to run ["0 1 2"]
-#   BENCH_BROKERS   brokers to run, in order ["triad mochi mosquitto"]
+#   BENCH_BROKERS   brokers to run, in order ["triad triad-cluster mochi mosquitto"]
 #   BENCH_OUT       if set, the raw JSON result lines are copied there
 #   TRIAD_BIN [bin/triad]  MOSQUITTO_BIN [mosquitto on PATH or /usr/sbin]
 set -euo pipefail
@@ -28,43 +31,77 @@ SIZE=${BENCH_SIZE:-256}
 INFLIGHT=${BENCH_INFLIGHT:-64}
 TIMEOUT=${BENCH_TIMEOUT:-120s}
 QOSES=${BENCH_QOS:-0 1 2}
-BROKERS=${BENCH_BROKERS:-triad mochi mosquitto}
+BROKERS=${BENCH_BROKERS:-triad triad-cluster mochi mosquitto}
 TRIAD_BIN=${TRIAD_BIN:-bin/triad}
 MOSQUITTO_BIN=${MOSQUITTO_BIN:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
 LOADGEN_BIN=bin/triad-loadgen
 MOCHI_BIN=bin/mochiplain
 
+# The cluster issue's throughput targets for triad-cluster, judged by
+# bench/report on the same run (20 pairs, QoS 1).
+CLUSTER_TARGETS="qos1x20:triad-cluster/triad>=0.7,qos1x20:triad-cluster/mochi>=0.35"
+DEMO_SPAN=25       # `triad demo --base-port B` listens on B..B+24
+CLUSTER_READY_S=40 # demo.json, a leader and two followers (the demo itself gives up after 30s)
+STOP_GRACE_S=10    # SIGTERM to SIGKILL for a broker ...
+DEMO_GRACE_S=15    # ... and for `triad demo`, which gives its nodes 10s itself
+
 note() { printf 'bench: %s\n' "$*" >&2; }
 loud() { printf '\n!!!! bench: %s\n\n' "$*" >&2; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/triad-bench.XXXXXX")
-declare -A PID=() PORT=() LOG=()
+# PID: running brokers (for triad-cluster, the `triad demo` process).
+# ADDR: the MQTT host:port to load. LOG: the broker's output.
+declare -A PID=() ADDR=() LOG=()
+cluster_dir=$tmp/cluster
+cluster_nodes=() # node pids from demo.json, for a last-resort SIGKILL
+cluster_leader_log=
+cluster_leader_http=
 
 loadgen_pid=
 
-# cleanup stops the running loadgen and every broker this script started
-# (SIGTERM, then SIGKILL after 10s) and removes the temp dir.
+# stop_broker NAME stops a broker this script started: SIGTERM, then SIGKILL
+# after STOP_GRACE_S (DEMO_GRACE_S for the demo). For triad-cluster it then
+# kills any node the demo left behind: a pid from demo.json still running
+# `triad run` with a config under our temp dir (matched by the temp dir's
+# random name: the demo writes absolute paths).
+stop_broker() {
+	local name=$1 pid=${PID[$1]:-} grace=$STOP_GRACE_S deadline npid
+	[[ -n $pid ]] || return 0
+	[[ $name != triad-cluster ]] || grace=$DEMO_GRACE_S
+	kill -TERM "$pid" 2>/dev/null || true
+	deadline=$((SECONDS + grace))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		note "$name (pid $pid) still running ${grace}s after SIGTERM; sending SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	unset "PID[$name]"
+	if [[ $name == triad-cluster ]]; then
+		note "$name stopped after $((SECONDS - deadline + grace))s"
+		for npid in "${cluster_nodes[@]}"; do
+			if [[ -r /proc/$npid/cmdline ]] && tr '\0' ' ' <"/proc/$npid/cmdline" 2>/dev/null | grep -qF "/${tmp##*/}/cluster/"; then
+				note "cluster node pid $npid outlived the demo; sending SIGKILL"
+				kill -KILL "$npid" 2>/dev/null || true
+			fi
+		done
+		cluster_nodes=()
+	fi
+}
+
+# cleanup stops the running loadgen and every broker still running, and
+# removes the temp dir.
 cleanup() {
-	local rc=$? name pid deadline
+	local rc=$? name
 	trap - EXIT INT TERM
 	if [[ -n $loadgen_pid ]]; then
 		kill -TERM "$loadgen_pid" 2>/dev/null || true
 		wait "$loadgen_pid" 2>/dev/null || true
 	fi
 	for name in "${!PID[@]}"; do
-		kill -TERM "${PID[$name]}" 2>/dev/null || true
-	done
-	for name in "${!PID[@]}"; do
-		pid=${PID[$name]}
-		deadline=$((SECONDS + 10))
-		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			note "$name (pid $pid) still running 10s after SIGTERM; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		wait "$pid" 2>/dev/null || true
+		stop_broker "$name"
 	done
 	rm -rf "$tmp"
 	exit "$rc"
@@ -89,14 +126,20 @@ tcp_open() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# port_free PORT succeeds when nothing listens on PORT and this script has
+# not handed it out before.
+taken=" "
+port_free() {
+	[[ $taken != *" $1 "* ]] && ! tcp_open "$1"
+}
+
 # free_port sets REPLY to a loopback port nothing listens on, below the
 # ephemeral range and not handed out before by this script.
-taken=" "
 free_port() {
 	local i p
 	for ((i = 0; i < 500; i++)); do
 		p=$((20000 + RANDOM % 12000))
-		if [[ $taken != *" $p "* ]] && ! tcp_open "$p"; then
+		if port_free "$p"; then
 			taken+="$p "
 			REPLY=$p
 			return 0
@@ -106,17 +149,48 @@ free_port() {
 	return 1
 }
 
+# free_base_port sets REPLY to a base port B, chosen like free_port, such
+# that all of B..B+DEMO_SPAN-1 are free; it hands out the whole span.
+free_base_port() {
+	local i p base
+	for ((i = 0; i < 200; i++)); do
+		base=$((20000 + RANDOM % (12000 - DEMO_SPAN)))
+		for ((p = base; p < base + DEMO_SPAN; p++)); do
+			port_free "$p" || continue 2
+		done
+		for ((p = base; p < base + DEMO_SPAN; p++)); do
+			taken+="$p "
+		done
+		REPLY=$base
+		return 0
+	done
+	loud "no free range of $DEMO_SPAN ports found"
+	return 1
+}
+
+# show_log NAME LINES prints the end of NAME's log and, for triad-cluster,
+# of its leader's node log.
+show_log() {
+	local name=$1 n=$2
+	note "$name log ${LOG[$name]} ($(wc -l <"${LOG[$name]}") lines), last $n:"
+	tail -n "$n" "${LOG[$name]}" >&2
+	if [[ $name == triad-cluster && -n $cluster_leader_log && -r $cluster_leader_log ]]; then
+		note "leader log $cluster_leader_log, last $n:"
+		tail -n "$n" "$cluster_leader_log" >&2
+	fi
+}
+
 # wait_ready NAME polls the broker's port until it accepts, it exits, or 20s pass.
 wait_ready() {
 	local name=$1 deadline=$((SECONDS + 20))
-	until tcp_open "${PORT[$name]}"; do
+	until tcp_open "${ADDR[$name]##*:}"; do
 		if ! kill -0 "${PID[$name]}" 2>/dev/null; then
 			loud "$name exited during start-up; its log:"
 			tail -n 20 "${LOG[$name]}" >&2
 			return 1
 		fi
 		if ((SECONDS >= deadline)); then
-			loud "$name did not accept connections on port ${PORT[$name]} within 20s; its log:"
+			loud "$name did not accept connections on ${ADDR[$name]} within 20s; its log:"
 			tail -n 20 "${LOG[$name]}" >&2
 			return 1
 		fi
@@ -129,11 +203,12 @@ start_triad() {
 		loud "SKIPPING triad: $TRIAD_BIN not found (run 'make build' first)"
 		return 1
 	fi
-	local dir=$tmp/triad
+	local dir=$tmp/triad port
 	mkdir -p "$dir"
-	free_port
-	PORT[triad]=$REPLY
-	free_port
+	free_port || return 1
+	port=$REPLY
+	ADDR[triad]=127.0.0.1:$port
+	free_port || return 1
 	cat >"$dir/triad.yaml" <<-YAML
 		node:
 		  name: bench
@@ -141,7 +216,7 @@ start_triad() {
 		mqtt:
 		  listeners:
 		    - type: tcp
-		      address: 127.0.0.1:${PORT[triad]}
+		      address: 127.0.0.1:$port
 		http:
 		  address: 127.0.0.1:$REPLY
 		log:
@@ -152,12 +227,107 @@ start_triad() {
 	PID[triad]=$!
 }
 
+# start_triad_cluster runs `triad demo`: three nodes with embedded etcd and
+# synchronous replication, in $cluster_dir on a free range of ports.
+# wait_cluster finds the leader, whose MQTT address ADDR gets.
+start_triad_cluster() {
+	if [[ ! -x $TRIAD_BIN ]]; then
+		loud "SKIPPING triad-cluster: $TRIAD_BIN not found (run 'make build' first)"
+		return 1
+	fi
+	if ! command -v curl >/dev/null; then
+		loud "SKIPPING triad-cluster: curl (to find the leader) not installed (make deps)"
+		return 1
+	fi
+	free_base_port || return 1
+	LOG[triad-cluster]=$tmp/cluster-demo.log
+	"$TRIAD_BIN" demo --dir "$cluster_dir" --base-port "$REPLY" >"${LOG[triad-cluster]}" 2>&1 &
+	PID[triad-cluster]=$!
+}
+
+# json_values KEY FILE prints the value of every "KEY": "..." or "KEY": N
+# in FILE (demo.json, whose fields hold no quotes), one a line, in order.
+json_values() {
+	grep -o "\"$1\": *\(\"[^\"]*\"\|[0-9]*\)" "$2" | sed 's/^[^:]*: *"\{0,1\}//; s/"$//'
+}
+
+# http_status URL prints the status code of GET URL, 000 if no answer in 1s.
+http_status() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true
+}
+
+# wait_cluster waits, for at most CLUSTER_READY_S, for demo.json, then for
+# exactly one node answering GET /leader with 200 while the other two answer
+# GET /replica with 200 (healthy followers) and the leader accepts MQTT
+# connections. It fails at once if the demo exits.
+wait_cluster() {
+	local name=triad-cluster manifest=$cluster_dir/demo.json
+	local started=${EPOCHREALTIME/./} deadline=$((SECONDS + CLUSTER_READY_S)) i leader followers probes code
+	local -a names https mqtts logs
+	while :; do
+		if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+			loud "$name: triad demo exited during start-up; its output:"
+			tail -n 30 "${LOG[$name]}" >&2
+			return 1
+		fi
+		if ((SECONDS >= deadline)); then
+			loud "$name: no leader with two healthy followers within ${CLUSTER_READY_S}s (last answers: ${probes:-no demo.json yet}); demo output:"
+			tail -n 30 "${LOG[$name]}" >&2
+			return 1
+		fi
+		if [[ -s $manifest ]]; then
+			mapfile -t names < <(json_values name "$manifest")
+			mapfile -t https < <(json_values http "$manifest")
+			mapfile -t mqtts < <(json_values mqtt "$manifest")
+			mapfile -t logs < <(json_values log "$manifest")
+			mapfile -t cluster_nodes < <(json_values pid "$manifest")
+			leader= followers=0 probes=
+			for i in "${!names[@]}"; do
+				code=$(http_status "http://${https[i]}/leader")
+				probes+="${names[i]} /leader $code, "
+				if [[ $code == 200 ]]; then
+					[[ -z $leader ]] || leader=many
+					[[ $leader == many ]] || leader=$i
+				elif [[ $(http_status "http://${https[i]}/replica") == 200 ]]; then
+					followers=$((followers + 1))
+				fi
+			done
+			probes=${probes%, }
+			if [[ -n $leader && $leader != many ]] && ((followers == ${#names[@]} - 1)) && tcp_open "${mqtts[leader]##*:}"; then
+				ADDR[$name]=${mqtts[leader]}
+				cluster_leader_log=${logs[leader]}
+				cluster_leader_http=${https[leader]}
+				note "$name: leader ${names[leader]} (mqtt ${ADDR[$name]}) and $followers followers ready after $(((${EPOCHREALTIME/./} - started) / 1000))ms"
+				return 0
+			fi
+		fi
+		sleep 0.2
+	done
+}
+
+# cluster_still_sound fails with a loud note when a node of the cluster
+# has exited or its leader no longer answers GET /leader with 200.
+cluster_still_sound() {
+	local npid rc=0
+	for npid in "${cluster_nodes[@]}"; do
+		if ! kill -0 "$npid" 2>/dev/null; then
+			loud "triad-cluster: node pid $npid exited during the benchmark"
+			rc=1
+		fi
+	done
+	if [[ $(http_status "http://$cluster_leader_http/leader") != 200 ]]; then
+		loud "triad-cluster: the leader ($cluster_leader_http) no longer leads"
+		rc=1
+	fi
+	return "$rc"
+}
+
 start_mochi() {
-	build "$MOCHI_BIN" ./bench/mochiplain
-	free_port
-	PORT[mochi]=$REPLY
+	build "$MOCHI_BIN" ./bench/mochiplain || return 1
+	free_port || return 1
+	ADDR[mochi]=127.0.0.1:$REPLY
 	LOG[mochi]=$tmp/mochi.log
-	"$MOCHI_BIN" -addr "127.0.0.1:${PORT[mochi]}" -log-level warn >"${LOG[mochi]}" 2>&1 &
+	"$MOCHI_BIN" -addr "${ADDR[mochi]}" -log-level warn >"${LOG[mochi]}" 2>&1 &
 	PID[mochi]=$!
 }
 
@@ -173,11 +343,11 @@ start_mosquitto() {
 	fi
 	local dir=$tmp/mosq
 	mkdir -p "$dir/data"
-	free_port
-	PORT[mosquitto]=$REPLY
+	free_port || return 1
+	ADDR[mosquitto]=127.0.0.1:$REPLY
 	cat >"$dir/mosquitto.conf" <<-CONF
 		user $(id -un)
-		listener ${PORT[mosquitto]} 127.0.0.1
+		listener $REPLY 127.0.0.1
 		allow_anonymous true
 		persistence true
 		persistence_location $dir/data/
@@ -194,50 +364,24 @@ start_mosquitto() {
 	PID[mosquitto]=$!
 }
 
-build "$LOADGEN_BIN" ./bench/loadgen
-go build -o "$tmp/report" ./bench/report
-
-active=()
-skipped=()
-for name in $BROKERS; do
-	case $name in
-	triad | mochi | mosquitto) ;;
-	*)
-		loud "unknown broker '$name' in BENCH_BROKERS (want triad, mochi, mosquitto)"
-		exit 2
-		;;
-	esac
-	if "start_$name"; then
-		active+=("$name")
+# ready NAME waits until a started broker can be loaded.
+ready() {
+	if [[ $1 == triad-cluster ]]; then
+		wait_cluster
 	else
-		skipped+=("$name")
+		wait_ready "$1"
 	fi
-done
-ready=()
-failed=()
-for name in "${active[@]}"; do
-	if wait_ready "$name"; then
-		ready+=("$name")
-		note "$name up on 127.0.0.1:${PORT[$name]} (pid ${PID[$name]})"
-	else
-		failed+=("$name start-up")
-	fi
-done
+}
 
-if ((${#ready[@]} == 0)); then
-	loud "no broker to benchmark"
-	exit 1
-fi
-
-results=$tmp/results.jsonl
-: >"$results"
-note "scenarios: QoS {$QOSES}, $PAIRS pairs x $COUNT msgs x ${SIZE}B, inflight $INFLIGHT, timeout $TIMEOUT"
-for name in "${ready[@]}"; do
+# bench_broker NAME runs every scenario against a started broker; a failed
+# run is added to failed. It exits the script when loadgen was interrupted.
+bench_broker() {
+	local name=$1 qos rc
 	for qos in $QOSES; do
 		note "$name qos$qos ..."
 		# In the background so that a signal to this script is handled at
 		# once (bash runs traps only between foreground commands).
-		"$LOADGEN_BIN" -addr "127.0.0.1:${PORT[$name]}" -label "$name" -qos "$qos" \
+		"$LOADGEN_BIN" -addr "${ADDR[$name]}" -label "$name" -qos "$qos" \
 			-pairs "$PAIRS" -size "$SIZE" -count "$COUNT" -inflight "$INFLIGHT" \
 			-timeout "$TIMEOUT" -json >>"$results" &
 		loadgen_pid=$!
@@ -250,16 +394,58 @@ for name in "${ready[@]}"; do
 		fi
 		if ((rc != 0)); then
 			failed+=("$name qos$qos")
-			note "$name log ($(wc -l <"${LOG[$name]}") lines), last 5:"
-			tail -n 5 "${LOG[$name]}" >&2
+			show_log "$name" 5
 		fi
 	done
-	if ! kill -0 "${PID[$name]}" 2>/dev/null; then
-		loud "$name exited during the benchmark; log tail:"
-		tail -n 20 "${LOG[$name]}" >&2
-		failed+=("$name exited")
-	fi
+}
+
+for name in $BROKERS; do
+	case $name in
+	triad | triad-cluster | mochi | mosquitto) ;;
+	*)
+		loud "unknown broker '$name' in BENCH_BROKERS (want triad, triad-cluster, mochi, mosquitto)"
+		exit 2
+		;;
+	esac
 done
+
+build "$LOADGEN_BIN" ./bench/loadgen
+go build -o "$tmp/report" ./bench/report
+
+results=$tmp/results.jsonl
+: >"$results"
+note "scenarios: QoS {$QOSES}, $PAIRS pairs x $COUNT msgs x ${SIZE}B, inflight $INFLIGHT, timeout $TIMEOUT"
+ran=()
+skipped=()
+failed=()
+for name in $BROKERS; do
+	if ! "start_${name//-/_}"; then
+		skipped+=("$name")
+		continue
+	fi
+	if ! ready "$name"; then
+		failed+=("$name start-up")
+		stop_broker "$name"
+		continue
+	fi
+	note "$name up on ${ADDR[$name]} (pid ${PID[$name]})"
+	ran+=("$name")
+	bench_broker "$name"
+	if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+		loud "$name exited during the benchmark"
+		show_log "$name" 20
+		failed+=("$name exited")
+	elif [[ $name == triad-cluster ]] && ! cluster_still_sound; then
+		show_log "$name" 20
+		failed+=("$name node or leader lost")
+	fi
+	stop_broker "$name"
+done
+
+if ((${#ran[@]} == 0)); then
+	loud "no broker to benchmark"
+	exit 1
+fi
 
 if [[ -n ${BENCH_OUT:-} ]]; then
 	cp "$results" "$BENCH_OUT"
@@ -267,26 +453,37 @@ if [[ -n ${BENCH_OUT:-} ]]; then
 fi
 echo
 echo "Triad bench: $PAIRS pairs, $COUNT msgs/publisher, ${SIZE}B payload, inflight $INFLIGHT, $(nproc) cores"
-# Ratios only between brokers that ran: triad against each baseline.
+# Ratios only between brokers that ran: triad against each baseline, and
+# triad-cluster against triad (the cost of replication) and mochi.
+has() { [[ " ${ran[*]} " == *" $1 "* ]]; }
 ratios=()
-if [[ " ${ready[*]} " == *" triad "* ]]; then
-	for name in "${ready[@]}"; do
-		[[ $name == triad ]] || ratios+=("triad/$name")
+if has triad; then
+	for name in "${ran[@]}"; do
+		[[ $name == triad* ]] || ratios+=("triad/$name")
 	done
+fi
+targets=
+if has triad-cluster; then
+	for name in triad mochi; do
+		if has "$name"; then
+			ratios+=("triad-cluster/$name")
+		fi
+	done
+	targets=$CLUSTER_TARGETS
 fi
 ratio_arg=$(
 	IFS=,
 	echo "${ratios[*]}"
 )
 if [[ -s $results ]]; then
-	"$tmp/report" -ratio "$ratio_arg" <"$results"
+	"$tmp/report" -ratio "$ratio_arg" -target "$targets" <"$results"
 fi
 if ((${#skipped[@]} > 0)); then
-	loud "skipped (not installed/built): ${skipped[*]}"
+	loud "skipped (not installed, not built or no free port): ${skipped[*]}"
 fi
-# Only Triad's failures, and brokers that would not start, fail the run: a
-# baseline that loses messages under this load is a finding to read in the
-# table, not a broken build.
+# Only Triad's failures (triad, triad-cluster), and brokers that would not
+# start, fail the run: a baseline that loses messages under this load is a
+# finding to read in the table, not a broken build.
 if ((${#failed[@]} > 0)); then
 	loud "FAILED: ${failed[*]}"
 	for f in "${failed[@]}"; do

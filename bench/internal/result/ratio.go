@@ -38,10 +38,14 @@ func ParseRatios(s string) ([]Ratio, error) {
 // WriteRatios writes, for every scenario in rs and every ratio, the msg/s of
 // Num divided by that of Den, or why it cannot be computed.
 func WriteRatios(w io.Writer, rs []Result, ratios []Ratio) error {
+	width := 18 // the names column, widened for long label pairs
+	for _, ratio := range ratios {
+		width = max(width, len(ratio.String())+1)
+	}
 	var b strings.Builder
 	for _, group := range byScenario(rs) {
 		for _, ratio := range ratios {
-			fmt.Fprintf(&b, "%-14s %-18s %s\n", group[0].Scenario(), ratio.String()+":", ratioText(group, ratio))
+			fmt.Fprintf(&b, "%-14s %-*s %s\n", group[0].Scenario(), width, ratio.String()+":", ratioText(group, ratio))
 		}
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
@@ -52,23 +56,41 @@ func WriteRatios(w io.Writer, rs []Result, ratios []Ratio) error {
 
 // ratioText computes one ratio line's text from one scenario's results.
 func ratioText(group []Result, ratio Ratio) string {
-	num, okNum := find(group, ratio.Num)
-	den, okDen := find(group, ratio.Den)
-	switch {
-	case !okNum:
-		return "n/a (no " + ratio.Num + " result)"
-	case !okDen:
-		return "n/a (no " + ratio.Den + " result)"
-	case den.MsgPerSec <= 0:
-		return "n/a (" + ratio.Den + " measured 0 msg/s)"
+	c := compare(group, ratio)
+	if c.why != "" {
+		return c.why
 	}
-	text := fmt.Sprintf("%.2fx msg/s (%.0f vs %.0f)", num.MsgPerSec/den.MsgPerSec, num.MsgPerSec, den.MsgPerSec)
-	for _, r := range []Result{num, den} {
+	text := fmt.Sprintf("%.2fx msg/s (%.0f vs %.0f)", c.value, c.num.MsgPerSec, c.den.MsgPerSec)
+	for _, r := range []Result{c.num, c.den} {
 		if !r.OK {
 			text += " [" + r.Label + " FAILED]"
 		}
 	}
 	return text
+}
+
+// comparison is one ratio worked out on one scenario's results.
+type comparison struct {
+	num, den Result
+	value    float64 // num.MsgPerSec / den.MsgPerSec
+	why      string  // "n/a (...)" when there is no value
+}
+
+func compare(group []Result, ratio Ratio) comparison {
+	num, okNum := find(group, ratio.Num)
+	den, okDen := find(group, ratio.Den)
+	c := comparison{num: num, den: den}
+	switch {
+	case !okNum:
+		c.why = "n/a (no " + ratio.Num + " result)"
+	case !okDen:
+		c.why = "n/a (no " + ratio.Den + " result)"
+	case den.MsgPerSec <= 0:
+		c.why = "n/a (" + ratio.Den + " measured 0 msg/s)"
+	default:
+		c.value = num.MsgPerSec / den.MsgPerSec
+	}
+	return c
 }
 
 func find(group []Result, label string) (Result, bool) {

@@ -1,7 +1,8 @@
 // Package result holds what one loadgen run reports and the pure helpers
-// around it: latency percentiles (percentile.go) and the comparison table that
-// bench/report prints (table.go). loadgen writes a Result as one JSON line;
-// report reads those lines back.
+// around it: latency percentiles (percentile.go), and what bench/report
+// prints: the comparison table (table.go), throughput ratios (ratio.go) and
+// ratio floors (target.go). loadgen writes a Result as one JSON line; report
+// reads those lines back.
 package result
 
 import "fmt"

@@ -114,3 +114,25 @@ func TestFailureNoteIsOneLine(t *testing.T) {
 		t.Fatalf("failureNote = %q", got)
 	}
 }
+
+func TestWriteRatiosWidensForLongNames(t *testing.T) {
+	rs := []Result{
+		{Label: "triad", QoS: 1, Pairs: 20, Size: 256, MsgPerSec: 1000, OK: true},
+		{Label: "triad-cluster", QoS: 1, Pairs: 20, Size: 256, MsgPerSec: 500, OK: true},
+		{Label: "mochi", QoS: 1, Pairs: 20, Size: 256, MsgPerSec: 2000, OK: true},
+	}
+	ratios, err := ParseRatios("triad/mochi,triad-cluster/triad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteRatios(&b, rs, ratios); err != nil {
+		t.Fatal(err)
+	}
+	want := `qos1 20x256B   triad/mochi:         0.50x msg/s (1000 vs 2000)
+qos1 20x256B   triad-cluster/triad: 0.50x msg/s (500 vs 1000)
+`
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
