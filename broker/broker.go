@@ -57,9 +57,11 @@ type Options struct {
 	Fence Fence
 	// Epoch is stamped on every entry the broker records.
 	Epoch int64
-	// OnApplied receives every durable batch of entries (the replication
-	// log's feed); see state.CommitterOptions.
+	// OnApplied receives every durable batch of entries; OnAppend every
+	// entry as it is appended (the replication log's feed). See
+	// state.CommitterOptions.
 	OnApplied func([]state.Entry)
+	OnAppend  func(state.Entry)
 	// Durability, if set, wraps the committer's durability: client
 	// acknowledgements wait for what it reports (the replication quorum).
 	Durability func(local Durability) Durability
@@ -92,6 +94,7 @@ func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, erro
 		OnCommit:    b.m.observeCommit,
 		OnFail:      b.storeFailed,
 		OnApplied:   opts.OnApplied,
+		OnAppend:    opts.OnAppend,
 	})
 	b.c.SetEpoch(opts.Epoch)
 	b.d = b.c

@@ -125,7 +125,7 @@ func (r *replica) options(epoch int64, fence broker.Fence) (broker.Options, *syn
 	n := r.n
 	rc := n.cfg.Cluster.Replication
 	log := sync.NewLog(n.store.Applied(), n.store.AppliedEpoch(), logMaxEntries, logMaxBytes)
-	opts := broker.Options{Store: n.store, Fence: fence, Epoch: epoch, OnApplied: log.Append,
+	opts := broker.Options{Store: n.store, Fence: fence, Epoch: epoch, OnAppend: log.Add,
 		Durability: func(local broker.Durability) broker.Durability {
 			q := sync.NewQuorum(local, rc.NoFollower == "block", n.log.With("component", "replication"))
 			r.mu.Lock()

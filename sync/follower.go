@@ -33,6 +33,8 @@ type Follower struct {
 // is cancelled. It returns the reason the stream ended.
 func (f *Follower) Run(ctx context.Context, client pb.ReplicationClient) error {
 	f.highest = max(f.highest, f.Store.AppliedEpoch())
+	ctx, cancel := context.WithCancel(ctx) // ends the stream and its reader with Run
+	defer cancel()
 	stream, err := client.Stream(ctx)
 	if err != nil {
 		return fmt.Errorf("replication: open stream: %w", err)
@@ -42,49 +44,65 @@ func (f *Follower) Run(ctx context.Context, client pb.ReplicationClient) error {
 	if err := stream.Send(&pb.FollowerMessage{Body: &pb.FollowerMessage_Hello{Hello: hello}}); err != nil {
 		return fmt.Errorf("replication: hello: %w", err)
 	}
+	msgs := make(chan *pb.LeaderMessage, followerQueue)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				recvErr <- ctx.Err()
+				return
+			}
+		}
+	}()
 	var snap *pendingSnapshot
+	var batch []*pb.Entry
 	for {
-		m, err := stream.Recv()
-		if err != nil {
-			return fmt.Errorf("replication: receive: %w", err)
+		m, ok := <-msgs
+		if !ok {
+			return fmt.Errorf("replication: receive: %w", <-recvErr)
 		}
-		if m.Epoch < f.highest {
-			return fmt.Errorf("%w: got epoch %d, already saw %d", ErrStaleLeader, m.Epoch, f.highest)
-		}
-		f.highest = m.Epoch
-		switch b := m.Body.(type) {
-		case *pb.LeaderMessage_Entries:
-			if snap != nil {
-				return errors.New("replication: entries inside a snapshot")
+		// Group commit: every entries message already received goes into
+		// one transaction and one acknowledgement.
+		for {
+			if m.Epoch < f.highest {
+				return fmt.Errorf("%w: got epoch %d, already saw %d", ErrStaleLeader, m.Epoch, f.highest)
 			}
-			if err := f.apply(b.Entries.Entries); err != nil {
-				return err
+			f.highest = m.Epoch
+			e, isEntries := m.Body.(*pb.LeaderMessage_Entries)
+			if !isEntries || snap != nil {
+				break
 			}
-		case *pb.LeaderMessage_SnapshotBegin:
-			snap = &pendingSnapshot{begin: b.SnapshotBegin}
-		case *pb.LeaderMessage_SnapshotChunk:
-			if snap == nil {
-				return errors.New("replication: snapshot chunk without a beginning")
-			}
-			for _, po := range b.SnapshotChunk.Ops {
-				o, err := OpFromPB(po)
-				if err != nil {
-					return fmt.Errorf("replication: snapshot: %w", err)
+			batch = append(batch, e.Entries.Entries...)
+			select {
+			case next, more := <-msgs:
+				if !more {
+					m = nil
+				} else {
+					m = next
 				}
-				snap.ops = append(snap.ops, o)
+			default:
+				m = nil
 			}
-		case *pb.LeaderMessage_SnapshotEnd:
-			if snap == nil {
-				return errors.New("replication: snapshot end without a beginning")
+			if m == nil {
+				break
 			}
-			sb := snap.begin
-			if err := f.Store.Replace(sb.Index, sb.EntryEpoch, sb.MsgSeq, snap.ops); err != nil {
+		}
+		if err := f.apply(batch); err != nil {
+			return err
+		}
+		batch = batch[:0]
+		if m != nil {
+			if err := f.handle(m, &snap); err != nil {
 				return err
 			}
-			f.Log.Info("snapshot installed", "index", sb.Index, "ops", len(snap.ops))
-			snap = nil
-		default:
-			return fmt.Errorf("replication: unexpected message %T", m.Body)
 		}
 		if snap == nil {
 			if err := f.ack(stream); err != nil {
@@ -94,12 +112,55 @@ func (f *Follower) Run(ctx context.Context, client pb.ReplicationClient) error {
 	}
 }
 
+// handle deals with a message that is not a batch of entries.
+func (f *Follower) handle(m *pb.LeaderMessage, snap **pendingSnapshot) error {
+	switch b := m.Body.(type) {
+	case *pb.LeaderMessage_Entries:
+		if *snap != nil {
+			return errors.New("replication: entries inside a snapshot")
+		}
+		return f.apply(b.Entries.Entries)
+	case *pb.LeaderMessage_SnapshotBegin:
+		*snap = &pendingSnapshot{begin: b.SnapshotBegin}
+	case *pb.LeaderMessage_SnapshotChunk:
+		if *snap == nil {
+			return errors.New("replication: snapshot chunk without a beginning")
+		}
+		for _, po := range b.SnapshotChunk.Ops {
+			o, err := OpFromPB(po)
+			if err != nil {
+				return fmt.Errorf("replication: snapshot: %w", err)
+			}
+			(*snap).ops = append((*snap).ops, o)
+		}
+	case *pb.LeaderMessage_SnapshotEnd:
+		if *snap == nil {
+			return errors.New("replication: snapshot end without a beginning")
+		}
+		sb := (*snap).begin
+		if err := f.Store.Replace(sb.Index, sb.EntryEpoch, sb.MsgSeq, (*snap).ops); err != nil {
+			return err
+		}
+		f.Log.Info("snapshot installed", "index", sb.Index, "ops", len((*snap).ops))
+		*snap = nil
+	default:
+		return fmt.Errorf("replication: unexpected message %T", m.Body)
+	}
+	return nil
+}
+
+// followerQueue bounds the messages received ahead of the apply loop.
+const followerQueue = 1024
+
 type pendingSnapshot struct {
 	begin *pb.SnapshotBegin
 	ops   []state.Op
 }
 
 func (f *Follower) apply(pes []*pb.Entry) error {
+	if len(pes) == 0 {
+		return nil
+	}
 	entries := make([]state.Entry, 0, len(pes))
 	for _, pe := range pes {
 		e, err := EntryFromPB(pe)

@@ -6,10 +6,9 @@ import (
 	"github.com/triadmq/triad/sync/state"
 )
 
-// Log keeps the leader's most recent durable entries in memory so that a
-// follower that is a little behind gets entries, not a snapshot. It is fed
-// by the committer (CommitterOptions.OnApplied) and read by every follower
-// stream.
+// Log keeps the leader's most recent entries in memory so that a follower
+// that is a little behind gets entries, not a snapshot. It is fed by the
+// committer (CommitterOptions.OnAppend) and read by every follower stream.
 type Log struct {
 	maxEntries int
 	maxBytes   int
@@ -29,8 +28,13 @@ func NewLog(base uint64, baseEpoch int64, maxEntries, maxBytes int) *Log {
 		changed: make(chan struct{})}
 }
 
-// Append adds durable entries, which must continue the log, and drops the
-// oldest beyond the bounds.
+// Add adds one entry (CommitterOptions.OnAppend); see Append.
+func (l *Log) Add(e state.Entry) { l.Append([]state.Entry{e}) }
+
+// Append adds entries, which must continue the log, and drops the oldest
+// beyond the bounds. Fed at append time, the log runs ahead of the
+// leader's disk: followers write in parallel with it, and the quorum still
+// waits for the leader's own durable index.
 func (l *Log) Append(entries []state.Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

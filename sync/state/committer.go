@@ -29,8 +29,13 @@ type CommitterOptions struct {
 	// order, on the writer goroutine: the replication log's feed. It must
 	// not keep the slice's ops beyond what it needs and must not block.
 	OnApplied func([]Entry)
-	Now       func() time.Time // optional clock for tests
-	after     func(time.Duration) <-chan time.Time
+	// OnAppend, optional, receives every entry as it is appended, in index
+	// order, before it is durable (under the committer's lock: it must not
+	// block). A replicating leader streams from it so that its followers
+	// write in parallel with its own fsync.
+	OnAppend func(Entry)
+	Now      func() time.Time // optional clock for tests
+	after    func(time.Duration) <-chan time.Time
 }
 
 // Committer is the single write path into a Store: Append queues an entry
@@ -108,7 +113,11 @@ func (c *Committer) Append(ops ...Op) (uint64, error) {
 	}
 	idx := c.next
 	c.next++
-	c.pending = append(c.pending, Entry{Index: idx, Epoch: c.epoch.Load(), Ops: ops})
+	e := Entry{Index: idx, Epoch: c.epoch.Load(), Ops: ops}
+	c.pending = append(c.pending, e)
+	if c.opts.OnAppend != nil {
+		c.opts.OnAppend(e)
+	}
 	c.enqueued.Store(idx)
 	select { // under mu, so Close cannot close kick in between
 	case c.kick <- struct{}{}:
