@@ -2,13 +2,26 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 )
 
-// chaosRounds is how many times TestClusterChaos kills the leader.
-const chaosRounds = 5
+// chaosRounds is how many times TestClusterChaos kills the leader: 5, or
+// TRIAD_CHAOS_ROUNDS (`make chaos` sets 50).
+func chaosRounds(t *testing.T) int {
+	v := os.Getenv("TRIAD_CHAOS_ROUNDS")
+	if v == "" {
+		return 5
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		t.Fatalf("TRIAD_CHAOS_ROUNDS=%q: want a whole number from 1 to 1000", v)
+	}
+	return n
+}
 
 // ackLog collects the payloads a broker acknowledged.
 type ackLog struct {
@@ -79,7 +92,8 @@ func TestClusterChaos(t *testing.T) {
 	sub.disconnect(true)
 
 	acked := &ackLog{acks: map[string][]string{}}
-	for round := range chaosRounds {
+	rounds := chaosRounds(t)
+	for round := range rounds {
 		leader = c.leader()
 		started := make(chan struct{})
 		wg := publishUntilKilled(t, c.node(leader).MQTTAddr, round, 10, 400, 20*time.Second, acked, started)
@@ -103,15 +117,25 @@ func TestClusterChaos(t *testing.T) {
 	}
 	defer sub.disconnect(true)
 	want1, want2 := acked.get("chaos/q1"), acked.get("chaos/q2")
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d+%d acknowledged messages at the subscriber", len(want1), len(want2)), func() bool {
+	missing := func() []string {
 		_, count := sub.snapshot()
+		var out []string
 		for _, p := range append(want1, want2...) {
 			if count[p] == 0 {
-				return false
+				out = append(out, p)
 			}
 		}
-		return true
-	})
+		return out
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for m := missing(); len(m) > 0; m = missing() {
+		if time.Now().After(deadline) {
+			got, _ := sub.snapshot()
+			t.Fatalf("%d of %d+%d acknowledged messages never arrived (received %d), e.g. %v",
+				len(m), len(want1), len(want2), len(got), m[:min(len(m), 10)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	got, count := sub.snapshot()
 	seen := map[string]bool{}
 	for _, p := range got {
@@ -143,5 +167,5 @@ func TestClusterChaos(t *testing.T) {
 		}
 		return idx[0] > 0 && idx[0] == idx[1] && idx[1] == idx[2]
 	})
-	t.Logf("%d QoS 1 and %d QoS 2 acknowledged messages all delivered after %d leader kills", len(want1), len(want2), chaosRounds)
+	t.Logf("%d QoS 1 and %d QoS 2 acknowledged messages all delivered after %d leader kills", len(want1), len(want2), rounds)
 }
