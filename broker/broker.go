@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +17,6 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/triadmq/triad/config"
 	"github.com/triadmq/triad/sync/state"
@@ -135,10 +133,6 @@ func capabilities(l *config.Limits) *mqtt.Capabilities {
 	return c
 }
 
-// SetFence makes every client connection check f before each read and
-// write (a cluster leader's self-fencing). Call it before Start.
-func (b *Broker) SetFence(f Fence) { b.fence = f }
-
 // Start loads the stored state into the engine, makes any repairs durable,
 // then opens the listeners.
 func (b *Broker) Start(ctx context.Context) error {
@@ -235,11 +229,6 @@ func (b *Broker) Close() error {
 
 // Gatherer is the broker's Prometheus registry.
 func (b *Broker) Gatherer() prometheus.Gatherer { return b.m.reg }
-
-// MetricsHandler serves the broker's Prometheus metrics.
-func (b *Broker) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(b.m.reg, promhttp.HandlerOpts{})
-}
 
 // ListenerAddrs maps listener ids to their bound addresses (useful with
 // port 0).

@@ -114,10 +114,9 @@ func (n *Node) promote(ctx context.Context, epoch int64, fence *election.Fence) 
 		}
 	} else {
 		var err error
-		if b, err = broker.Open(n.cfg, n.log); err != nil {
+		if b, err = broker.OpenWith(n.cfg, n.log, broker.Options{Fence: fence}); err != nil {
 			return err
 		}
-		b.SetFence(fence)
 	}
 	if err := b.Start(ctx); err != nil {
 		err = fmt.Errorf("start broker: %w (close: %v)", err, b.Close())

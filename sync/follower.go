@@ -167,7 +167,6 @@ func (f *Follower) apply(pes []*pb.Entry) error {
 		if err != nil {
 			return fmt.Errorf("replication: %w", err)
 		}
-		e.Epoch = pe.Epoch
 		entries = append(entries, e)
 	}
 	if err := f.Store.Apply(entries); err != nil {
