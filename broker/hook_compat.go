@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"math"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -16,7 +17,20 @@ type compatHook struct {
 func (h *compatHook) ID() string { return "triad-compat" }
 
 func (h *compatHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnPacketEncode}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnPacketEncode, mqtt.OnSessionEstablished}, []byte{b})
+}
+
+// OnSessionEstablished lifts the inbound Receive Maximum for MQTT 3.1 and
+// 3.1.1 clients. The limit is an MQTT 5 negotiation: a 3.1.1 client is
+// never told it and may have any number of QoS 1/2 messages unacknowledged,
+// yet mochi applies it to every client and disconnects one that exceeds it
+// (seen with paho publishing 2000 QoS 1 messages asynchronously). Their
+// inbound state stays bounded by the 65535 packet ids. It runs after mochi
+// has inherited a session, which re-arms the quota.
+func (h *compatHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	if cl.Properties.ProtocolVersion < 5 {
+		cl.State.Inflight.ResetReceiveQuota(math.MaxInt32)
+	}
 }
 
 // OnPacketEncode answers a CONNECT with an unsupported protocol level with

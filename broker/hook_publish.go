@@ -74,9 +74,6 @@ func (h *persistHook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, err 
 	if s != nil && len(s.stash) > 0 {
 		h.unstashLocked(s)
 	}
-	if cl.State.Inflight.Len() > 1 {
-		renumber(cl.State.Inflight, true) // mochi sends the next queued one now
-	}
 }
 
 func (h *persistHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	paho5 "github.com/eclipse/paho.golang/paho"
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // TestInflightWindow: with max_inflight 2, a subscriber that does not
@@ -106,7 +109,8 @@ func TestFanInLoad(t *testing.T) {
 				return
 			}
 			defer c.Disconnect(250)
-			deadline := time.Now().Add(60 * time.Second)
+			start := time.Now()
+			deadline := start.Add(60 * time.Second)
 			for i := range each {
 				if time.Now().After(deadline) {
 					errs <- fmt.Errorf("publisher %d: %d messages not sent within 60s", p, each-i)
@@ -129,4 +133,96 @@ func TestFanInLoad(t *testing.T) {
 		return log.distinct("fanin/t") == pubs*each
 	})
 	waitQuiet(t, n)
+}
+
+// TestQueuedBeyondWindow: a persistent subscriber comes back to find five
+// times its window queued, QoS 1 and QoS 2 mixed, with the broker running
+// on or restarted (kill -9) in between; everything arrives, in order, QoS 2
+// exactly once, as the window slides over the whole backlog. (A per-packet
+// pass over the session's in-flight map once made this take minutes.)
+func TestQueuedBeyondWindow(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) { testQueuedBeyondWindow(t, restart) })
+	}
+}
+
+func testQueuedBeyondWindow(t *testing.T, restart bool) {
+	const window, queued = 1000, 5000
+	n := newNode(t, fmt.Sprintf("  limits:\n    max_inflight: %d\n", window))
+	n.start()
+
+	sub := newRawClient("backlog-sub")
+	if _, err := sub.connect(n.mqttAddr, map[string]byte{"backlog/#": 2}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "SUBACK", func() bool { return sub.subacked() == 1 })
+	sub.disconnect(true)
+
+	pub, _ := mustDialV311(t, "tcp://"+n.mqttAddr, "backlog-pub", true, nil)
+	msgs := seqPayloads("q", queued)
+	toks := make([]paho.Token, 0, queued)
+	for i, m := range msgs { // asynchronously: far more in flight than receive_maximum
+		toks = append(toks, pub.Publish("backlog/t", byte(1+i%2), false, m))
+	}
+	for i, tok := range toks {
+		if !tok.WaitTimeout(60*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: not acknowledged: %v", msgs[i], tok.Error())
+		}
+	}
+	pub.Disconnect(250)
+	if restart {
+		n.kill()
+		n.start()
+	}
+
+	if _, err := sub.connect(n.mqttAddr, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer sub.disconnect(true)
+	start := time.Now()
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d queued messages and %d PUBRELs", queued, queued/2), func() bool {
+		_, count := sub.snapshot()
+		return len(count) == queued && sub.pubrelCount() == queued/2
+	})
+	t.Logf("%d queued messages delivered in %v", queued, time.Since(start).Round(time.Millisecond))
+	delivered, count := sub.snapshot()
+	if !slices.Equal(delivered, msgs) {
+		t.Errorf("delivered %d messages, not once each in publish order", len(delivered))
+	}
+	for i, m := range msgs {
+		if i%2 == 1 && count[m] != 1 {
+			t.Errorf("QoS 2 message %s delivered %d times, want once", m, count[m])
+		}
+	}
+	waitQuiet(t, n)
+}
+
+// TestReceiveMaximumIsMQTT5Only: receive_maximum is announced to MQTT 5
+// clients in CONNACK; a 3.1.1 client is never told it, so one with more
+// QoS 1/2 messages unacknowledged (paho publishing asynchronously) is
+// served, not disconnected.
+func TestReceiveMaximumIsMQTT5Only(t *testing.T) {
+	const limit, sent = 2, 200
+	n := newNode(t, fmt.Sprintf("  limits:\n    receive_maximum: %d\n", limit))
+	n.start()
+	v5 := dialV5(t, n.mqttAddr, "rm-v5", true, 0, nil)
+	defer v5.Disconnect(&paho5.Disconnect{})
+	if rm := v5.ack.Properties.ReceiveMaximum; rm == nil || *rm != limit {
+		t.Fatalf("MQTT 5 CONNACK Receive Maximum = %v, want %d", rm, limit)
+	}
+
+	pub, _ := mustDialV311(t, "tcp://"+n.mqttAddr, "rm-pub", true, nil)
+	defer pub.Disconnect(250)
+	toks := make([]paho.Token, 0, sent)
+	for i := range sent {
+		toks = append(toks, pub.Publish("rm/t", byte(1+i%2), false, fmt.Sprint(i)))
+	}
+	for i, tok := range toks {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d of %d: not acknowledged: %v", i, sent, tok.Error())
+		}
+	}
+	if !pub.IsConnectionOpen() {
+		t.Fatalf("the 3.1.1 publisher was disconnected")
+	}
 }
