@@ -31,7 +31,11 @@ type Replication struct {
 	Address    string   `yaml:"address"`     // host:port this node listens on for followers (when it leads); required
 	Advertise  string   `yaml:"advertise"`   // host:port followers dial; default: address
 	AckTimeout Duration `yaml:"ack_timeout"` // an in-sync follower silent this long is dropped from the in-sync set; default 2s
-	NoFollower string   `yaml:"no_follower"` // with no follower in sync: continue (default, loud warning) | block (acks wait)
+	Mode       string   `yaml:"mode"`        // sync (default): acks wait for the in-sync followers | async: acks follow the leader's disk alone
+	NoFollower string   `yaml:"no_follower"` // with no follower in sync: continue (default, loud warning) | block (acks wait); sync mode only
+	// TLS secures the stream both ways (required unless Insecure).
+	TLS      *ReplicationTLS `yaml:"tls,omitempty"`
+	Insecure bool            `yaml:"insecure"` // plaintext, unauthenticated: for tests on one machine only
 }
 
 // Etcd says where the cluster's etcd is: external endpoints, an embedded
@@ -96,6 +100,7 @@ func (c *Cluster) applyDefaults(node *Node, given func(string) bool) {
 		// "" is never a usable address or policy, so it always means unset.
 		setDefault(&r.Advertise, r.Address, false)
 		setDefault(&r.AckTimeout, Duration(DefaultAckTimeout), given("cluster.replication.ack_timeout"))
+		setDefault(&r.Mode, "sync", false)
 		setDefault(&r.NoFollower, "continue", false)
 	}
 }
@@ -104,18 +109,31 @@ var (
 	clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
 	clusterStates = []string{"new", "existing"}
 	noFollowers   = []string{"continue", "block"}
+	replModes     = []string{"sync", "async"}
 )
 
 // maxEtcdElection is the longest election timeout etcd accepts.
 const maxEtcdElection = 50 * time.Second
 
-func (c *Cluster) validate(errs *errList, node *Node) {
+// CheckClusterName reports a name that cluster.name does not accept, as
+// Validate would.
+func CheckClusterName(name string) error {
+	var errs errList
+	checkClusterName(&errs, name)
+	return errs.err()
+}
+
+func checkClusterName(errs *errList, name string) {
 	switch {
-	case c.Name == "":
+	case name == "":
 		errs.add("cluster.name", "missing: the cluster name (the etcd prefix /triad/<name>/) is required")
-	case !clusterNameRE.MatchString(c.Name):
-		errs.add("cluster.name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", c.Name)
+	case !clusterNameRE.MatchString(name):
+		errs.add("cluster.name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", name)
 	}
+}
+
+func (c *Cluster) validate(errs *errList, node *Node) {
+	checkClusterName(errs, c.Name)
 	ttl, margin := c.LeaseTTL.D(), c.FenceMargin.D()
 	if ttl < time.Second {
 		errs.add("cluster.lease_ttl", "%v is too short; must be at least 1s (etcd's minimum lease)", ttl)
@@ -162,7 +180,11 @@ func (r *Replication) validate(errs *errList, used map[string]string) {
 	if r.AckTimeout.D() <= 0 {
 		errs.add(p+".ack_timeout", "%v must be above 0", r.AckTimeout.D())
 	}
+	checkEnum(errs, p+".mode", r.Mode, replModes)
 	checkEnum(errs, p+".no_follower", r.NoFollower, noFollowers)
+	if r.Mode == "async" && r.NoFollower == "block" {
+		errs.add(p+".no_follower", "block cannot be combined with mode: async, whose acknowledgements never wait for followers")
+	}
 }
 
 // checkDialAddress reports addr at path unless another node can dial it:

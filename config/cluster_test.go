@@ -49,9 +49,11 @@ func threeMembers() []EtcdMember {
 const lastMember = "          peer_url: http://10.0.0.3:2380\n"
 
 // replicationYAML is clusterYAML with a replication section that gives
-// only the required address (lines 23 and 24).
+// only the required address (lines 23 and 24) and, on line 25, insecure
+// (tls is tested in replication_tls_test.go).
 const replicationYAML = clusterYAML + `  replication:
     address: 10.0.0.1:7400
+    insecure: true
 `
 
 func TestClusterDefaults(t *testing.T) {
@@ -113,7 +115,9 @@ func TestClusterReplicationDefaults(t *testing.T) {
 		Address:    "10.0.0.1:7400",
 		Advertise:  "10.0.0.1:7400", // address
 		AckTimeout: Duration(2 * time.Second),
+		Mode:       "sync",
 		NoFollower: "continue",
+		Insecure:   true,
 	}
 	t.Run("parsed", func(t *testing.T) {
 		c, err := Parse([]byte(replicationYAML), "triad.yaml")
@@ -127,7 +131,7 @@ func TestClusterReplicationDefaults(t *testing.T) {
 	t.Run("in code", func(t *testing.T) {
 		c := minimalWant()
 		c.Cluster = &Cluster{Name: "prod", Etcd: Etcd{Endpoints: []string{"http://10.0.0.9:2379"}},
-			Replication: &Replication{Address: "10.0.0.1:7400"}}
+			Replication: &Replication{Address: "10.0.0.1:7400", Insecure: true}}
 		c.ApplyDefaults()
 		if !reflect.DeepEqual(c.Cluster.Replication, want) {
 			t.Fatalf("replication\n got %+v\nwant %+v", c.Cluster.Replication, want)
@@ -242,7 +246,9 @@ func TestClusterExplicitValuesKept(t *testing.T) {
     address: 0.0.0.0:7400
     advertise: triad-1.internal:7401
     ack_timeout: 750ms
+    mode: sync
     no_follower: block
+    insecure: true
 `,
 			want: &Cluster{
 				Name:        "eu-west.1_a",
@@ -265,7 +271,9 @@ func TestClusterExplicitValuesKept(t *testing.T) {
 					Address:    "0.0.0.0:7400",
 					Advertise:  "triad-1.internal:7401",
 					AckTimeout: Duration(750 * time.Millisecond),
+					Mode:       "sync",
 					NoFollower: "block",
+					Insecure:   true,
 				},
 			},
 		},
@@ -416,7 +424,9 @@ func TestClusterParseErrors(t *testing.T) {
 		{name: "unknown key in embedded", old: embeddedLine, new: embeddedLine + "      datadir: /srv/etcd\n", line: 14, path: "cluster.etcd.embedded.datadir", value: `unknown key (did you mean "data_dir"?)`},
 		{name: "unknown key in member", old: "          peer_url: http://10.0.0.2:2380\n", new: "          peerurl: http://10.0.0.2:2380\n", line: 20, path: "cluster.etcd.embedded.initial_cluster[1].peerurl", value: `unknown key (did you mean "peer_url"?)`},
 		{name: "unknown key in replication", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    ack_timeot: 1s\n", line: 25, path: "cluster.replication.ack_timeot", value: `unknown key (did you mean "ack_timeout"?)`},
-		{name: "tls in replication", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    tls: {}\n", line: 25, path: "cluster.replication.tls", value: "unknown key"},
+		{name: "unknown key in replication tls", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    tls: {cacert: /ca.pem}\n", line: 25, path: "cluster.replication.tls.cacert", value: "unknown key"},
+		{name: "mode invalid", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    insecure: true\n    mode: semi\n", line: 26, path: "cluster.replication.mode", value: `"semi" is not one of sync, async`},
+		{name: "async with block", old: lastMember, new: lastMember + "  replication:\n    address: 10.0.0.1:7400\n    insecure: true\n    mode: async\n    no_follower: block\n", line: 27, path: "cluster.replication.no_follower", value: "block cannot be combined with mode: async"},
 		{name: "scalar for replication", old: lastMember, new: lastMember + "  replication: 10.0.0.1:7400\n", line: 23, path: "cluster.replication", value: `expected a mapping of keys, got "10.0.0.1:7400"`},
 		{name: "duplicate key in cluster", old: "  name: prod\n", new: "  name: prod\n  name: test\n", line: 12, path: "cluster.name", value: "duplicate key (first given on line 11)"},
 		{name: "scalar for embedded", old: embeddedSection, new: "    embedded: yes\n", line: 13, path: "cluster.etcd.embedded", value: `expected a mapping of keys, got "yes"`},
@@ -433,7 +443,7 @@ func TestClusterParseErrors(t *testing.T) {
 // TestClusterReplicationAddressReportedOnce checks that a malformed
 // address is not reported again as the advertise address it defaults to.
 func TestClusterReplicationAddressReportedOnce(t *testing.T) {
-	_, err := Parse([]byte(clusterWith(t, lastMember, lastMember+"  replication:\n    address: 10.0.0.1\n")), "triad.yaml")
+	_, err := Parse([]byte(clusterWith(t, lastMember, lastMember+"  replication:\n    address: 10.0.0.1\n    insecure: true\n")), "triad.yaml")
 	assertErrLine(t, err, 24, "cluster.replication.address", `"10.0.0.1" is not a host:port address`)
 	if n := strings.Count(err.Error(), "cluster.replication"); n != 1 {
 		t.Fatalf("want one error about cluster.replication, got %d:\n%v", n, err)

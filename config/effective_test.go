@@ -66,7 +66,9 @@ log: {level: debug, format: json}
     address: 0.0.0.0:7400
     advertise: 127.0.0.1:7401
     ack_timeout: 750ms
+    mode: sync
     no_follower: block
+    tls: {ca: ` + certPEM + `, cert: ` + certPEM + `, key: ` + keyPEM + `}
 `},
 		{name: "cluster replication defaults", yaml: replicationYAML},
 		{name: "cluster external etcd", yaml: minimalYAML + "cluster: {name: prod, etcd: {endpoints: [http://10.0.0.9:2379], tls: {ca: " + certPEM + "}}}\n"},
@@ -170,7 +172,9 @@ mqtt:
     address: 10.0.0.1:7400
     advertise: 10.0.0.1:7400
     ack_timeout: 2s
+    mode: sync
     no_follower: continue
+    insecure: true
 mqtt:
 `
 	if !strings.Contains(string(out), wantReplication) {

@@ -74,16 +74,18 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 }
 
 // TestPackagedClusterSection uncomments the example's cluster section
-// (without its tls block, whose files do not exist here and which cannot
-// be combined with the embedded member) and checks that
-// it loads and that the values it marks as defaults are the defaults.
+// (without its etcd tls block, which cannot be combined with the embedded
+// member; the replication certificates are replaced by test files) and
+// checks that it loads and that the values it marks as defaults are the
+// defaults.
 func TestPackagedClusterSection(t *testing.T) {
 	example, err := os.ReadFile("../packaging/triad.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	example = withTestCerts(t, example)
 	var out []string
-	in, tlsBlock := false, false
+	in, tlsBlock, inRepl := false, false, false
 	for _, line := range strings.Split(string(example), "\n") {
 		switch {
 		case line == "# cluster:":
@@ -95,9 +97,11 @@ func TestPackagedClusterSection(t *testing.T) {
 			line = strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ")
 			switch strings.TrimSpace(line) {
 			case "tls:":
-				tlsBlock = true
+				tlsBlock = !inRepl // etcd's
 			case "embedded:":
 				tlsBlock = false
+			case "replication:":
+				inRepl = true
 			}
 			if tlsBlock {
 				continue
@@ -119,7 +123,7 @@ func TestPackagedClusterSection(t *testing.T) {
 		Etcd: Etcd{Embedded: &EmbeddedEtcd{
 			ClientURL: e.ClientURL, PeerURL: e.PeerURL, InitialCluster: e.InitialCluster,
 		}},
-		Replication: &Replication{Address: r.Address},
+		Replication: &Replication{Address: r.Address, TLS: r.TLS},
 	}}
 	want.ApplyDefaults()
 	if !reflect.DeepEqual(got, want.Cluster) {
@@ -143,11 +147,20 @@ func TestDocumentedConfigsLoad(t *testing.T) {
 			continue
 		}
 		n++
-		if _, err := Parse(b[1], fmt.Sprintf("docs-example-%d.yaml", i)); err != nil {
+		if _, err := Parse(withTestCerts(t, b[1]), fmt.Sprintf("docs-example-%d.yaml", i)); err != nil {
 			t.Errorf("documented configuration %d does not load: %v\n%s", i, err, b[1])
 		}
 	}
 	if n < 4 { // the minimal configuration and the three cluster nodes
 		t.Fatalf("found %d complete configurations in the docs, want at least 4", n)
 	}
+}
+
+// withTestCerts replaces the replication certificate paths of an example
+// (/etc/triad/certs/...) by a test certificate, which is its own CA.
+func withTestCerts(t *testing.T, doc []byte) []byte {
+	t.Helper()
+	certPEM, keyPEM := writeCertPair(t)
+	doc = regexp.MustCompile(`/etc/triad/certs/[\w.-]+-key\.pem`).ReplaceAll(doc, []byte(keyPEM))
+	return regexp.MustCompile(`/etc/triad/certs/[\w.-]+\.pem`).ReplaceAll(doc, []byte(certPEM))
 }

@@ -33,6 +33,7 @@ func (c *Config) Validate() error {
 	c.HTTP.validate(&errs, addrs)
 	if c.Cluster != nil && c.Cluster.Replication != nil {
 		c.Cluster.Replication.validate(&errs, addrs)
+		c.Cluster.Replication.checkSecurity(&errs, c.Cluster.Name, c.Node.Name)
 	}
 	if c.Store.MaxBatch < 1 {
 		errs.add("store.max_batch", "%d is too small; must be >= 1", c.Store.MaxBatch)

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/triadmq/triad/config"
+	"github.com/triadmq/triad/internal/pki"
 )
 
 // Defaults of `triad demo`.
@@ -65,6 +66,8 @@ type Node struct {
 	EtcdClientURL string // the embedded etcd member's client URL
 	EtcdPeerURL   string // its peer URL
 	ReplAddr      string // the replication address (cluster.replication.address)
+	CertPath      string // DIR/certs/nN.pem: its replication certificate
+	KeyPath       string // DIR/certs/nN-key.pem: its key
 }
 
 // Layout is a demo cluster on one machine: three nodes, their ports and
@@ -74,7 +77,11 @@ type Layout struct {
 	Cluster  string
 	BasePort int
 	Nodes    []Node
+	CertsDir string // DIR/certs: the replication CA and node certificates
 }
+
+// CAPath is the replication CA every node trusts.
+func (l *Layout) CAPath() string { return filepath.Join(l.CertsDir, "ca.pem") }
 
 // Port is one port a demo node listens on.
 type Port struct {
@@ -98,7 +105,7 @@ func NewLayout(dir string, basePort int, cluster string) (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: directory %q: %w", dir, err)
 	}
-	l := &Layout{Dir: abs, Cluster: cluster, BasePort: basePort}
+	l := &Layout{Dir: abs, Cluster: cluster, BasePort: basePort, CertsDir: filepath.Join(abs, "certs")}
 	for i, name := range NodeNames {
 		port := func(off int) string { return strconv.Itoa(basePort + Stride*i + off) }
 		nd := filepath.Join(abs, name)
@@ -113,6 +120,8 @@ func NewLayout(dir string, basePort int, cluster string) (*Layout, error) {
 			EtcdClientURL: "http://" + net.JoinHostPort(Host, port(OffsetEtcdClient)),
 			EtcdPeerURL:   "http://" + net.JoinHostPort(Host, port(OffsetEtcdPeer)),
 			ReplAddr:      net.JoinHostPort(Host, port(OffsetRepl)),
+			CertPath:      filepath.Join(l.CertsDir, name+".pem"),
+			KeyPath:       filepath.Join(l.CertsDir, name+"-key.pem"),
 		})
 	}
 	return l, nil
@@ -132,6 +141,12 @@ func Plan(dir string, basePort int, cluster string) (*Layout, error) {
 	if err := l.checkReuse(); err != nil {
 		return nil, err
 	}
+	if err := config.CheckClusterName(cluster); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if err := l.writeCerts(); err != nil {
+		return nil, err
+	}
 	for _, n := range l.Nodes {
 		data, err := l.NodeConfig(n)
 		if err != nil {
@@ -145,6 +160,20 @@ func Plan(dir string, basePort int, cluster string) (*Layout, error) {
 		}
 	}
 	return l, nil
+}
+
+// writeCerts makes the replication certificates: a CA (kept if the
+// directory has one) and a certificate for each node, valid for the demo's
+// host, renewed at every start.
+func (l *Layout) writeCerts() error {
+	o := pki.InitOptions{Dir: l.CertsDir, Cluster: l.Cluster, Force: true}
+	for _, n := range l.Nodes {
+		o.Nodes = append(o.Nodes, pki.NodeSpec{Name: n.Name, Hosts: []string{Host, "localhost"}})
+	}
+	if _, err := pki.Init(o); err != nil {
+		return fmt.Errorf("demo: replication certificates: %w", err)
+	}
+	return nil
 }
 
 // checkReuse fails if the directory's manifest names other etcd URLs and
@@ -278,7 +307,13 @@ type (
 		Replication fileRepl `yaml:"replication"`
 	}
 	fileRepl struct {
-		Address string `yaml:"address"`
+		Address string  `yaml:"address"`
+		TLS     fileTLS `yaml:"tls"`
+	}
+	fileTLS struct {
+		CA   string `yaml:"ca"`
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
 	}
 	fileEtcd struct {
 		Embedded fileEmbedded `yaml:"embedded"`
@@ -321,7 +356,7 @@ func (l *Layout) NodeConfig(n Node) ([]byte, error) {
 				ClientURL: n.EtcdClientURL, PeerURL: n.EtcdPeerURL, InitialCluster: members,
 				Tick: EtcdTick, ElectionTimeout: EtcdElectionTimeout,
 			}},
-			Replication: fileRepl{Address: n.ReplAddr},
+			Replication: fileRepl{Address: n.ReplAddr, TLS: fileTLS{CA: l.CAPath(), Cert: n.CertPath, Key: n.KeyPath}},
 		},
 		MQTT: fileMQTT{Listeners: []fileListener{{Type: "tcp", Address: n.MQTTAddr}}},
 		HTTP: fileHTTP{Address: n.HTTPAddr},

@@ -29,6 +29,10 @@ func (n *Node) newElector() error {
 		}
 		n.store, n.repl = store, &replica{n: n}
 		n.applied = store.Applied()
+		if c.Replication.Insecure {
+			n.log.Warn("replication runs in plaintext without authentication (cluster.replication.insecure: true): anyone who reaches its address can read the state or pose as a follower; use it on one test machine only",
+				"address", c.Replication.Address)
+		}
 	} else {
 		applied, err := localApplied(n.cfg.Node.DataDir)
 		if err != nil {

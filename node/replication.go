@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	gosync "sync"
@@ -93,7 +94,7 @@ func (r *replica) followLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		leader, addr := n.el.LeaderReplication()
 		if leader != "" && leader != n.cfg.Node.Name && addr != "" {
-			err := r.streamFrom(ctx, f, addr)
+			err := r.streamFrom(ctx, f, leader, addr)
 			if ctx.Err() == nil {
 				if leader != lastLeader {
 					log.Info("replication stream ended", "leader", leader, "address", addr, "error", err)
@@ -110,13 +111,35 @@ func (r *replica) followLoop(ctx context.Context) {
 	}
 }
 
-func (r *replica) streamFrom(ctx context.Context, f *sync.Follower, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func (r *replica) streamFrom(ctx context.Context, f *sync.Follower, leader, addr string) error {
+	creds := insecure.NewCredentials()
+	if t := r.n.cfg.Cluster.Replication.TLS; t != nil {
+		var err error
+		creds, err = sync.ClientCredentials(sync.TLSFiles{CA: t.CA, Cert: t.Cert, Key: t.Key}, r.n.cfg.Cluster.Name, leader)
+		if err != nil {
+			return err
+		}
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}
 	defer conn.Close()
 	return f.Run(ctx, pb.NewReplicationClient(conn))
+}
+
+// serverOptions secure the leader's stream server with mTLS unless the
+// configuration says insecure.
+func (r *replica) serverOptions(log *slog.Logger) []grpc.ServerOption {
+	t := r.n.cfg.Cluster.Replication.TLS
+	if t == nil {
+		return nil
+	}
+	files := sync.TLSFiles{CA: t.CA, Cert: t.Cert, Key: t.Key}
+	return []grpc.ServerOption{
+		grpc.Creds(sync.ServerCredentials(files, r.n.cfg.Cluster.Name, log)),
+		grpc.StreamInterceptor(sync.IdentityInterceptor(log)),
+	}
 }
 
 // options are the broker options of a replicating leader of epoch; start
@@ -131,6 +154,9 @@ func (r *replica) options(epoch int64, fence broker.Fence) (broker.Options, *syn
 			r.mu.Lock()
 			r.quorum = q
 			r.mu.Unlock()
+			if rc.Mode == "async" {
+				return local // the quorum still tracks the in-sync set: who may campaign
+			}
 			return q
 		}}
 	return opts, log
@@ -179,7 +205,7 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 		return fmt.Errorf("replication listener on %s: %w", rc.Address, err)
 	}
 	leader := sync.NewLeader(n.cfg.Cluster.Name, epoch, n.store, log, lg, r.quorum.Ack)
-	r.srv = grpc.NewServer()
+	r.srv = grpc.NewServer(r.serverOptions(lg)...)
 	pb.RegisterReplicationServer(r.srv, leader)
 	go func() {
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

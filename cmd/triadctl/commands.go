@@ -30,6 +30,12 @@ Commands:
   revoke NODE                 revoke a dead node's etcd lease (for a service
                               manager's ExecStopPost) so its leadership and status
                               vanish now instead of after the lease TTL
+  certs init --dir DIR --node NAME=HOST[,HOST...] [--node ...] [--days N] [--force]
+                              make the replication mTLS certificates, offline (no
+                              etcd): a CA for --cluster in DIR, or the one already
+                              there, and a certificate and key per node, valid for
+                              its HOSTs (IPs and DNS names) and --days (default
+                              825); --force overwrites a node's existing files
   version                     print triadctl's version
   help                        print this help
 
@@ -71,6 +77,7 @@ var commands = map[string]command{
 	"resume":     {run: (*app).resume},
 	"history":    {flags: []string{"json"}, run: (*app).history},
 	"revoke":     {run: (*app).revoke},
+	"certs":      {flags: []string{"dir", "node", "days", "force"}, run: (*app).certs},
 	"version":    {run: (*app).version},
 }
 

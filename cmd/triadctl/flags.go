@@ -22,11 +22,13 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 var errHelp = errors.New("help requested")
 
 // flagDef is one flag: global flags are accepted by every command, the
-// others only by the commands that list them.
+// others only by the commands that list them. A repeatable flag keeps every
+// value given (cmdLine.lists); any other keeps the last.
 type flagDef struct {
-	name   string
-	isBool bool
-	global bool
+	name       string
+	isBool     bool
+	global     bool
+	repeatable bool
 }
 
 var flagDefs = []flagDef{
@@ -38,6 +40,9 @@ var flagDefs = []flagDef{
 	{name: "watch", isBool: true},
 	{name: "force", isBool: true},
 	{name: "to"},
+	{name: "dir"},
+	{name: "node", repeatable: true},
+	{name: "days"},
 }
 
 func lookupFlag(name string) (flagDef, bool) {
@@ -51,8 +56,9 @@ func lookupFlag(name string) (flagDef, bool) {
 // cmdLine is a parsed command line.
 type cmdLine struct {
 	cmd   string
-	args  []string          // positional arguments after the command
-	flags map[string]string // flag name -> value ("true"/"false" for booleans)
+	args  []string            // positional arguments after the command
+	flags map[string]string   // flag name -> value ("true"/"false" for booleans)
+	lists map[string][]string // repeatable flag name -> every value, in order
 }
 
 // parseArgs splits args into the command, its positional arguments and
@@ -60,7 +66,7 @@ type cmdLine struct {
 // -name, --name, -name=value or --name value; "--" ends the flags. Whether a
 // flag suits the command is checked later (checkFlags).
 func parseArgs(args []string) (*cmdLine, error) {
-	cl := &cmdLine{flags: map[string]string{}}
+	cl := &cmdLine{flags: map[string]string{}, lists: map[string][]string{}}
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -100,6 +106,9 @@ func parseArgs(args []string) (*cmdLine, error) {
 			return nil, usagef("--%s needs a non-empty value", name)
 		}
 		cl.flags[name] = value
+		if def.repeatable {
+			cl.lists[name] = append(cl.lists[name], value)
+		}
 	}
 	if len(pos) > 0 {
 		cl.cmd, cl.args = pos[0], pos[1:]

@@ -1,5 +1,6 @@
 // Command triadctl administers a Triad cluster by talking to its etcd
-// directly: status, pin, switchover, failover, pause, history, revoke.
+// directly: status, pin, switchover, failover, pause, history, revoke; and
+// makes the replication certificates (certs init), offline.
 // Run "triadctl help" for the commands.
 package main
 
