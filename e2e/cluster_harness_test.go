@@ -49,7 +49,11 @@ type cluster struct {
 // three nodes and waits for a leader. On cleanup it stops every node,
 // fails the test if the race detector reported anything in a node's log,
 // and prints the end of every log if the test failed.
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T) *cluster { t.Helper(); return newClusterWith(t, nil) }
+
+// newClusterWith is newCluster with each node's triad.yaml passed through
+// edit before the nodes start.
+func newClusterWith(t *testing.T, edit func(cfg string) string) *cluster {
 	t.Helper()
 	t.Setenv("GORACE", "atexit_sleep_ms=0") // the nodes inherit it: no 1s sleep at exit
 	base, err := demo.FreeBasePort()
@@ -59,6 +63,18 @@ func newCluster(t *testing.T) *cluster {
 	l, err := demo.Plan(t.TempDir(), base, clusterName)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, n := range l.Nodes {
+		if edit == nil {
+			break
+		}
+		b, err := os.ReadFile(n.ConfigPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(n.ConfigPath, []byte(edit(string(b))), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	s, err := demo.Start(l, triadBin, log)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -17,22 +18,33 @@ import (
 // waitInSync waits until the in-sync set in etcd lists want followers.
 func (c *cluster) waitInSync(want int) election.InSync {
 	c.t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.l.EtcdEndpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer cli.Close()
 	var is election.InSync
-	waitFor(c.t, 20*time.Second, "in-sync set of "+string(rune('0'+want)), func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		resp, err := cli.Get(ctx, election.NewKeys(clusterName).InSync())
-		if err != nil || len(resp.Kvs) != 1 {
-			return false
-		}
-		return json.Unmarshal(resp.Kvs[0].Value, &is) == nil && len(is.Members) == want
+	waitFor(c.t, 20*time.Second, fmt.Sprintf("in-sync set of %d", want), func() bool {
+		var err error
+		is, err = c.inSync()
+		return err == nil && len(is.Members) == want
 	})
 	return is
+}
+
+// inSync reads the in-sync set from etcd.
+func (c *cluster) inSync() (election.InSync, error) {
+	var is election.InSync
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.l.EtcdEndpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return is, err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, election.NewKeys(clusterName).InSync())
+	if err != nil {
+		return is, err
+	}
+	if len(resp.Kvs) != 1 {
+		return is, fmt.Errorf("no in-sync set in etcd")
+	}
+	return is, json.Unmarshal(resp.Kvs[0].Value, &is)
 }
 
 // TestClusterReplicationFailoverLosesNothing: with both followers in sync,
