@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -43,8 +44,8 @@ func (a *ackLog) get(topic string) []string {
 
 // publishUntilKilled runs pubs publishers against addr, each sending QoS 1
 // and QoS 2 messages (at most max each, for at most d) and logging every
-// acknowledged one, until the broker goes away.
-func publishUntilKilled(t *testing.T, addr string, round, pubs, max int, d time.Duration, acked *ackLog, started chan<- struct{}) *sync.WaitGroup {
+// acknowledged one, until the broker goes away or stop is closed.
+func publishUntilKilled(addr string, round, pubs, max int, d time.Duration, acked *ackLog, started chan<- struct{}, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	var once sync.Once
 	for p := range pubs {
@@ -58,6 +59,11 @@ func publishUntilKilled(t *testing.T, addr string, round, pubs, max int, d time.
 			defer c.Disconnect(0)
 			deadline := time.Now().Add(d)
 			for i := 0; i < max && time.Now().Before(deadline); i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				for _, qos := range []byte{1, 2} {
 					topic := fmt.Sprintf("chaos/q%d", qos)
 					payload := fmt.Sprintf("q%d-r%d-p%d-%04d", qos, round, p, i)
@@ -76,10 +82,13 @@ func publishUntilKilled(t *testing.T, addr string, round, pubs, max int, d time.
 	return &wg
 }
 
-// TestClusterChaos: ten publishers at QoS 1 and QoS 2 while the leader is
-// killed with -9, five times; persistent subscribers, offline meanwhile,
-// then receive every acknowledged message (QoS 2 exactly once), and all
-// three nodes end with the same applied index.
+// TestClusterChaos: ten publishers at QoS 1 and QoS 2 while, in every
+// round, the leader is killed with -9 and then, in turn, either the new
+// leader is frozen (SIGSTOP) until another node leads and then resumed, or
+// a follower is killed while the leader goes on acknowledging without it;
+// five rounds (TRIAD_CHAOS_ROUNDS). Persistent subscribers, offline
+// meanwhile, then receive every acknowledged message (QoS 2 exactly once),
+// and all three nodes end with the same applied index.
 func TestClusterChaos(t *testing.T) {
 	c := newCluster(t)
 	c.waitInSync(2)
@@ -94,21 +103,12 @@ func TestClusterChaos(t *testing.T) {
 	acked := &ackLog{acks: map[string][]string{}}
 	rounds := chaosRounds(t)
 	for round := range rounds {
-		leader = c.leader()
-		started := make(chan struct{})
-		wg := publishUntilKilled(t, c.node(leader).MQTTAddr, round, 10, 400, 20*time.Second, acked, started)
-		select {
-		case <-started:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("round %d: publishers did not get going on %s", round, leader)
+		c.underLoad(2*round, acked, c.killLeader)
+		if round%2 == 0 {
+			c.underLoad(2*round+1, acked, c.freezeLeader)
+		} else {
+			c.underLoad(2*round+1, acked, c.killFollower)
 		}
-		killed := c.kill(leader)
-		next, at := c.waitLeader(10*time.Second, c.others(leader)...)
-		wg.Wait()
-		t.Logf("round %d: killed %s under load; %s leads after %v; %d+%d messages acknowledged so far",
-			round, leader, next, at.Sub(killed).Round(time.Millisecond), len(acked.get("chaos/q1")), len(acked.get("chaos/q2")))
-		c.restart()
-		c.waitInSync(2)
 	}
 
 	leader = c.leader()
@@ -167,5 +167,55 @@ func TestClusterChaos(t *testing.T) {
 		}
 		return idx[0] > 0 && idx[0] == idx[1] && idx[1] == idx[2]
 	})
-	t.Logf("%d QoS 1 and %d QoS 2 acknowledged messages all delivered after %d leader kills", len(want1), len(want2), rounds)
+	t.Logf("%d QoS 1 and %d QoS 2 acknowledged messages all delivered after %d leader kills, %d leader freezes and %d follower kills",
+		len(want1), len(want2), rounds, (rounds+1)/2, rounds/2)
+}
+
+// underLoad runs ten publishers against the leader, applies fault to it
+// once they are going, stops them, brings every node back and waits until
+// both followers are in sync again.
+func (c *cluster) underLoad(step int, acked *ackLog, fault func(leader string, acked *ackLog) string) {
+	c.t.Helper()
+	leader := c.leader()
+	started, stop := make(chan struct{}), make(chan struct{})
+	wg := publishUntilKilled(c.node(leader).MQTTAddr, step, 10, 400, 20*time.Second, acked, started, stop)
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("step %d: publishers did not get going on %s", step, leader)
+	}
+	what := fault(leader, acked)
+	close(stop)
+	wg.Wait()
+	c.t.Logf("step %d: %s; %d+%d messages acknowledged so far", step, what, len(acked.get("chaos/q1")), len(acked.get("chaos/q2")))
+	c.restart()
+	c.waitInSync(2)
+}
+
+func (c *cluster) killLeader(leader string, _ *ackLog) string {
+	killed := c.kill(leader)
+	next, at := c.waitLeader(10*time.Second, c.others(leader)...)
+	return fmt.Sprintf("killed leader %s; %s leads after %v", leader, next, at.Sub(killed).Round(time.Millisecond))
+}
+
+// freezeLeader stops the leader until another node leads, then resumes
+// it: it must have fenced itself, and rejoins as a follower.
+func (c *cluster) freezeLeader(leader string, _ *ackLog) string {
+	c.signal(leader, syscall.SIGSTOP)
+	frozen := time.Now()
+	next, at := c.waitLeader(15*time.Second, c.others(leader)...)
+	c.signal(leader, syscall.SIGCONT)
+	c.waitLeaderIs(10*time.Second, next)
+	return fmt.Sprintf("froze leader %s; %s leads after %v; %s resumed as a follower", leader, next, at.Sub(frozen).Round(time.Millisecond), leader)
+}
+
+// killFollower kills a follower and lets the leader acknowledge messages
+// without it, once it is out of the in-sync set.
+func (c *cluster) killFollower(leader string, acked *ackLog) string {
+	victim := c.others(leader)[0]
+	c.kill(victim)
+	c.waitInSync(1)
+	n := len(acked.get("chaos/q1"))
+	waitFor(c.t, 10*time.Second, "50 more acknowledgements without "+victim, func() bool { return len(acked.get("chaos/q1")) >= n+50 })
+	return fmt.Sprintf("killed follower %s; leader %s went on", victim, leader)
 }
