@@ -267,3 +267,6 @@ func (b *Broker) Status() Status {
 		Started:       b.started,
 	}
 }
+
+// Digest hashes the broker's state store (see state.Store.Digest).
+func (b *Broker) Digest() (state.Digest, error) { return b.store.Digest() }

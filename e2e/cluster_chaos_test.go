@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/triadmq/triad/sync/state"
 )
 
 // chaosRounds is how many times TestClusterChaos kills the leader: 5, or
@@ -88,7 +90,8 @@ func publishUntilKilled(addr string, round, pubs, max int, d time.Duration, acke
 // a follower is killed while the leader goes on acknowledging without it;
 // five rounds (TRIAD_CHAOS_ROUNDS). Persistent subscribers, offline
 // meanwhile, then receive every acknowledged message (QoS 2 exactly once),
-// and all three nodes end with the same applied index.
+// and all three nodes end with the same state: sessions, subscriptions,
+// messages, deliveries and retained messages (GET /state/digest).
 func TestClusterChaos(t *testing.T) {
 	c := newCluster(t)
 	c.waitInSync(2)
@@ -159,14 +162,7 @@ func TestClusterChaos(t *testing.T) {
 	if dups > 3 {
 		t.Errorf("... %d QoS 2 messages delivered more than once in all", dups)
 	}
-	// Every node ends with the same state index.
-	waitFor(t, 20*time.Second, "the same applied index on all nodes", func() bool {
-		var idx []uint64
-		for _, n := range c.names() {
-			idx = append(idx, c.httpStatus(n).Applied)
-		}
-		return idx[0] > 0 && idx[0] == idx[1] && idx[1] == idx[2]
-	})
+	c.waitSameState(20 * time.Second)
 	t.Logf("%d QoS 1 and %d QoS 2 acknowledged messages all delivered after %d leader kills, %d leader freezes and %d follower kills",
 		len(want1), len(want2), rounds, (rounds+1)/2, rounds/2)
 }
@@ -218,4 +214,27 @@ func (c *cluster) killFollower(leader string, acked *ackLog) string {
 	n := len(acked.get("chaos/q1"))
 	waitFor(c.t, 10*time.Second, "50 more acknowledgements without "+victim, func() bool { return len(acked.get("chaos/q1")) >= n+50 })
 	return fmt.Sprintf("killed follower %s; leader %s went on", victim, leader)
+}
+
+// waitSameState waits until every node's GET /state/digest shows the same
+// applied index and the same digest, and fails the test with the digests
+// if they do not converge.
+func (c *cluster) waitSameState(timeout time.Duration) {
+	c.t.Helper()
+	var last []state.Digest
+	ok := poll(timeout, func() bool {
+		last = last[:0]
+		for _, n := range c.names() {
+			var d state.Digest
+			if err := c.getJSON(n, "/state/digest", &d); err != nil {
+				return false
+			}
+			last = append(last, d)
+		}
+		return last[0].Applied > 0 && last[0] == last[1] && last[1] == last[2]
+	})
+	if !ok {
+		c.t.Fatalf("the nodes' states differ after %v: %+v", timeout, last)
+	}
+	c.t.Logf("all nodes hold the same state: %+v", last[0])
 }

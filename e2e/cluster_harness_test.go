@@ -345,19 +345,27 @@ type nodeHTTPStatus struct {
 
 func (c *cluster) httpStatus(name string) nodeHTTPStatus {
 	c.t.Helper()
-	resp, err := probeHTTP.Get("http://" + c.node(name).HTTPAddr + "/status")
-	if err != nil {
-		c.t.Fatalf("%s GET /status: %v", name, err)
-	}
-	defer resp.Body.Close()
 	var st nodeHTTPStatus
-	if resp.StatusCode != http.StatusOK {
-		c.t.Fatalf("%s GET /status: %s", name, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		c.t.Fatalf("%s GET /status: %v", name, err)
+	if err := c.getJSON(name, "/status", &st); err != nil {
+		c.t.Fatal(err)
 	}
 	return st
+}
+
+// getJSON decodes the JSON that GET path on name answers with 200 into v.
+func (c *cluster) getJSON(name, path string, v any) error {
+	resp, err := probeHTTP.Get("http://" + c.node(name).HTTPAddr + path)
+	if err != nil {
+		return fmt.Errorf("%s GET %s: %w", name, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s GET %s: %s", name, path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s GET %s: %w", name, path, err)
+	}
+	return nil
 }
 
 // ---- MQTT ports ----

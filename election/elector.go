@@ -26,6 +26,9 @@ type Local struct {
 	MQTT    []string
 	HTTP    string
 	Repl    string // replication address, "" without replication
+	// Followers is a replicating leader's report on its followers'
+	// streams (NodeStatus.Followers).
+	Followers []FollowerStatus
 }
 
 // Callbacks connect the elector to the node. They run on the elector's
@@ -304,7 +307,7 @@ func (e *Elector) localStatus(lease clientv3.LeaseID) NodeStatus {
 	e.mu.Unlock()
 	return NodeStatus{Name: e.o.Name, Role: e.Role(), Epoch: e.epoch.Load(), Healthy: l.Healthy,
 		InSync: l.InSync && complete, Applied: l.Applied, Version: version.Version, MQTT: l.MQTT, HTTP: l.HTTP,
-		Repl: l.Repl, Lease: int64(lease), PID: os.Getpid(), Started: e.started}
+		Repl: l.Repl, Lease: int64(lease), PID: os.Getpid(), Started: e.started, Followers: l.Followers}
 }
 
 // publish writes the node's status when it changed, or when it was last

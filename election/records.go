@@ -38,6 +38,20 @@ type NodeStatus struct {
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`
 	Updated time.Time `json:"updated"`
+	// Followers is a replicating leader's report on each follower it
+	// knows (one that acknowledged, is in sync or streams), by name.
+	Followers []FollowerStatus `json:"followers,omitempty"`
+}
+
+// FollowerStatus is what a leader reports about one follower's
+// replication stream in its NodeStatus.
+type FollowerStatus struct {
+	Name       string  `json:"name"`
+	Acked      uint64  `json:"acked"`       // the last index it acknowledged as durable
+	Lag        uint64  `json:"lag"`         // entries durable on the leader it has not acknowledged
+	LagSeconds float64 `json:"lag_seconds"` // age of the oldest of them; 0: caught up
+	InSync     bool    `json:"in_sync"`     // in the leader's in-sync set
+	Connected  bool    `json:"connected"`   // it has an open replication stream
 }
 
 // Request is an operator's switchover or failover request.

@@ -34,6 +34,11 @@ type View struct {
 	Switchover *Request  // a pending switchover or failover request
 	Handover   *Handover // the last hand-over written by a leader stepping down
 
+	// InSync is the replication in-sync set as last written by a leader;
+	// nil: none (no replication, or no follower has caught up yet in a new
+	// cluster).
+	InSync *InSync
+
 	Nodes []NodeView // every nodes/<name> record, sorted by name
 
 	// Problems lists records that did not decode. The view is still usable:
@@ -45,11 +50,30 @@ type View struct {
 // NodeView is one node's published status as seen in a View.
 type NodeView struct {
 	NodeStatus
-	// Lag is how many entries the node's state is behind the leader's: the
-	// leader's Applied minus this node's, 0 for the leader itself, never
-	// below 0 (status records are published at different times). nil when
-	// nobody leads or the leader has published no status.
+	// Lag is how many entries the node's state is behind the leader's: by
+	// the leader's report on its stream (Replication) when it has one,
+	// else the leader's Applied minus this node's, never below 0 (status
+	// records are published at different times); 0 for the leader itself.
+	// nil when nobody leads or the leader has published no status.
 	Lag *int64
+	// LagSeconds is the age of the oldest entry the node has not
+	// acknowledged, by the leader's report; 0 for the leader itself, nil
+	// when the leader reports nothing on it.
+	LagSeconds *float64
+	// Replication is the leader's report on this follower's stream
+	// (the leader's NodeStatus.Followers); nil for the leader itself and
+	// when the leader reports nothing on it.
+	Replication *FollowerStatus
+	// Connected says whether the node has a replication stream from the
+	// leader: by the leader's report, and false when the leader reports
+	// on other followers but not on it. nil for the leader itself, when
+	// nobody leads, and when the leader reports on no follower.
+	Connected *bool
+	// InSyncSet says whether the node holds every acknowledged entry by
+	// the in-sync record (View.InSync), the set that decides who may be
+	// elected: it leads, it wrote the record or it is a member. Without a
+	// record it is the node's own claim, NodeStatus.InSync.
+	InSyncSet bool
 	// KeyLease is the lease the nodes/<name> key is attached to (0: none).
 	KeyLease int64
 	// IsLeader says the leader key names this node.
@@ -103,6 +127,7 @@ func ReadView(ctx context.Context, c *clientv3.Client, k Keys) (*View, error) {
 		clientv3.OpGet(k.Pause()),
 		clientv3.OpGet(k.Switchover()),
 		clientv3.OpGet(k.Handover()),
+		clientv3.OpGet(k.InSync()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("read cluster view under %s: %w", k.Prefix, err)
@@ -111,11 +136,13 @@ func ReadView(ctx context.Context, c *clientv3.Client, k Keys) (*View, error) {
 	for i, r := range resp.Responses {
 		kvs[i] = r.GetResponseRange().GetKvs()
 	}
-	return buildView(k, resp.Header.Revision, kvs[0], kvs[1], kvs[2], kvs[3], kvs[4], kvs[5]), nil
+	return buildView(k, resp.Header.Revision, kvs), nil
 }
 
-// buildView decodes the ranges ReadView read.
-func buildView(k Keys, rev int64, leader, nodes, pin, pause, sw, handover []*mvccpb.KeyValue) *View {
+// buildView decodes the ranges ReadView read: leader, nodes, pin, pause,
+// switchover, handover, insync.
+func buildView(k Keys, rev int64, kvs [][]*mvccpb.KeyValue) *View {
+	leader, nodes, pin, pause, sw, handover, insync := kvs[0], kvs[1], kvs[2], kvs[3], kvs[4], kvs[5], kvs[6]
 	v := &View{Revision: rev}
 	if kv := firstKV(leader); kv != nil {
 		var l Leader
@@ -140,6 +167,14 @@ func buildView(k Keys, rev int64, leader, nodes, pin, pause, sw, handover []*mvc
 		v.Nodes = append(v.Nodes, NodeView{NodeStatus: s, KeyLease: kv.Lease})
 	}
 	slices.SortFunc(v.Nodes, func(a, b NodeView) int { return strings.Compare(a.Name, b.Name) })
+	if kv := firstKV(insync); kv != nil {
+		var is InSync
+		if err := json.Unmarshal(kv.Value, &is); err != nil {
+			v.problem(kv, err, "")
+		} else {
+			v.InSync = &is
+		}
+	}
 	v.setLags()
 
 	if kv := firstKV(pin); kv != nil {
@@ -174,24 +209,38 @@ func buildView(k Keys, rev int64, leader, nodes, pin, pause, sw, handover []*mvc
 	return v
 }
 
-// setLags fills each node's Lag and IsLeader from the leader's status.
+// setLags fills each node's IsLeader, InSyncSet and, from the leader's
+// status, its lag and stream.
 func (v *View) setLags() {
-	ld, ok := v.LeaderNode()
-	if !ok {
-		if v.Leader != nil {
-			for i := range v.Nodes {
-				v.Nodes[i].IsLeader = v.Nodes[i].Name == *v.Leader
-			}
-		}
-		return
-	}
-	top := ld.Applied
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
-		n.IsLeader = n.Name == *v.Leader
+		n.IsLeader = v.Leader != nil && n.Name == *v.Leader
+		n.InSyncSet = n.InSync // no record: the node's own claim
+		if v.InSync != nil {
+			n.InSyncSet = n.IsLeader || v.InSync.Complete(n.Name)
+		}
+	}
+	ld, ok := v.LeaderNode()
+	if !ok {
+		return
+	}
+	top, reports := ld.Applied, ld.Followers
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
 		var lag int64
-		if !n.IsLeader && n.Applied < top {
+		if n.IsLeader {
+			n.Lag, n.LagSeconds = &lag, new(float64)
+			continue
+		}
+		if n.Applied < top {
 			lag = int64(top - n.Applied)
+		}
+		if j := slices.IndexFunc(reports, func(f FollowerStatus) bool { return f.Name == n.Name }); j >= 0 {
+			r := reports[j]
+			lag = int64(r.Lag)
+			n.Replication, n.LagSeconds, n.Connected = &r, &r.LagSeconds, &r.Connected
+		} else if len(reports) > 0 {
+			n.Connected = new(bool) // the leader streams to others, not to it
 		}
 		n.Lag = &lag
 	}

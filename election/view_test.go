@@ -125,6 +125,84 @@ func TestReadView(t *testing.T) {
 		}
 	})
 
+	t.Run("in-sync record and the leader's follower reports", func(t *testing.T) {
+		k := election.NewKeys("replicating")
+		lease := grant(t, c)
+		for _, s := range []election.NodeStatus{
+			// n1 claims to be in sync but the record says otherwise; n3
+			// claims not to be but is a member (claims lag the record).
+			{Name: "n1", Role: election.RoleFollower, Healthy: true, InSync: true, Applied: 90},
+			{Name: "n2", Role: election.RoleLeader, Healthy: true, InSync: true, Applied: 100, Followers: []election.FollowerStatus{
+				{Name: "n1", Acked: 60, Lag: 40, LagSeconds: 12.5, Connected: false},
+				{Name: "n4", Acked: 100, InSync: true, Connected: true}, // no live status record
+			}},
+			{Name: "n3", Role: election.RoleFollower, Healthy: true, InSync: false, Applied: 97},
+		} {
+			put(t, c, k.Node(s.Name), s, clientv3.WithLease(lease))
+		}
+		put(t, c, k.Leader(), election.Leader{Node: "n2", Lease: int64(lease)}, clientv3.WithLease(lease))
+		put(t, c, k.InSync(), election.InSync{Epoch: 7, Leader: "n2", Members: []string{"n3", "n4"}})
+		v := read(t, c, k)
+		if v.InSync == nil || !slices.Equal(v.InSync.Members, []string{"n3", "n4"}) || v.InSync.Leader != "n2" {
+			t.Fatalf("in-sync record %+v", v.InSync)
+		}
+		for _, tc := range []struct {
+			name       string
+			inSync     bool
+			lag        int64
+			lagSeconds *float64
+			connected  *bool
+		}{
+			{"n1", false, 40, ptr(12.5), ptr(false)}, // the report's lag, not 100-90
+			{"n2", true, 0, ptr(0.0), nil},
+			{"n3", true, 3, nil, ptr(false)}, // the leader streams to others, not to it
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				n, ok := v.Node(tc.name)
+				if !ok {
+					t.Fatal("missing")
+				}
+				if n.InSyncSet != tc.inSync {
+					t.Errorf("InSyncSet %v, want %v", n.InSyncSet, tc.inSync)
+				}
+				if n.Lag == nil || *n.Lag != tc.lag {
+					t.Errorf("Lag %v, want %d", deref(n.Lag), tc.lag)
+				}
+				if !samePtr(n.LagSeconds, tc.lagSeconds) {
+					t.Errorf("LagSeconds %v, want %v", deref(n.LagSeconds), deref(tc.lagSeconds))
+				}
+				if !samePtr(n.Connected, tc.connected) {
+					t.Errorf("Connected %v, want %v", deref(n.Connected), deref(tc.connected))
+				}
+				if (n.Replication != nil) != (tc.name == "n1") {
+					t.Errorf("Replication %+v", n.Replication)
+				}
+			})
+		}
+	})
+
+	t.Run("no in-sync record: the nodes' own claims, lag from applied indexes", func(t *testing.T) {
+		k := election.NewKeys("claims")
+		writeCluster(t, c, k)
+		v := read(t, c, k)
+		for name, want := range map[string]bool{"n1": true, "n2": true, "n3": false} {
+			if n, _ := v.Node(name); n.InSyncSet != want || n.Connected != nil || (n.LagSeconds != nil) != (name == "n2") {
+				t.Errorf("%s: InSyncSet %v Connected %v LagSeconds %v; want %v, nil, nil except the leader's 0",
+					name, n.InSyncSet, deref(n.Connected), deref(n.LagSeconds), want)
+			}
+		}
+	})
+
+	t.Run("undecodable in-sync record", func(t *testing.T) {
+		k := election.NewKeys("badinsync")
+		writeCluster(t, c, k)
+		put(t, c, k.InSync(), "{")
+		v := read(t, c, k)
+		if v.InSync != nil || len(v.Problems) != 1 {
+			t.Fatalf("in-sync %+v problems %q", v.InSync, v.Problems)
+		}
+	})
+
 	t.Run("pin on the leader is honoured", func(t *testing.T) {
 		k := election.NewKeys("pinned")
 		writeCluster(t, c, k)
@@ -188,6 +266,18 @@ func TestReadView(t *testing.T) {
 			t.Fatalf("nodes %v leader %v", v.NodeNames(), v.Leader)
 		}
 	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func samePtr[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// deref shows a pointer's value, or nil.
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // viewLog collects the views election.WatchView reports.

@@ -195,6 +195,7 @@ func (n *Node) local() election.Local {
 	n.mu.Unlock()
 	if b != nil {
 		l.Applied = b.Status().AppliedIndex
+		l.Followers = n.repl.followerStatus() // nil without replication
 	}
 	if r := n.cfg.Cluster.Replication; r != nil {
 		l.Repl = r.Advertise

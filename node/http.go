@@ -10,6 +10,7 @@ import (
 
 	"github.com/triadmq/triad/broker"
 	"github.com/triadmq/triad/election"
+	"github.com/triadmq/triad/sync"
 	"github.com/triadmq/triad/version"
 )
 
@@ -25,6 +26,9 @@ type Status struct {
 	Serving       bool              `json:"serving"` // MQTT listeners open
 	UptimeSeconds int64             `json:"uptime_seconds"`
 	Listeners     map[string]string `json:"listeners"`
+	// Followers is a replicating leader's report on each follower's
+	// stream (lag in seconds rounded to 0.1 s, as in its status record).
+	Followers []election.FollowerStatus `json:"followers,omitempty"`
 	broker.Status
 }
 
@@ -43,6 +47,7 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /replica", n.probe(n.isReplica))
 	mux.HandleFunc("GET /status", n.handleStatus)
 	mux.HandleFunc("GET /metrics", n.handleMetrics)
+	mux.HandleFunc("GET /state/digest", n.handleDigest)
 	return mux
 }
 
@@ -116,6 +121,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if b := n.broker(); b != nil {
 		st.Status, st.Serving = b.Status(), true
+		st.Followers = n.repl.followerStatus()
 	} else {
 		n.mu.Lock()
 		st.AppliedIndex = n.applied
@@ -132,11 +138,12 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 // nodeMetrics are the node's own collectors (the broker's come and go
 // with leadership).
 type nodeMetrics struct {
-	reg *prometheus.Registry
+	reg      *prometheus.Registry
+	follower *sync.FollowerMetrics // kept across streams and terms
 }
 
 func newNodeMetrics() *nodeMetrics {
-	return &nodeMetrics{reg: prometheus.NewRegistry()}
+	return &nodeMetrics{reg: prometheus.NewRegistry(), follower: sync.NewFollowerMetrics()}
 }
 
 func (n *Node) registerNodeMetrics() {
@@ -185,9 +192,19 @@ func (n *Node) registerReplicationMetrics() {
 		}
 		return float64(q.Lag())
 	})
+	gauge("triad_replication_lag_seconds", "On the leader: age of the oldest entry an in-sync follower has not acknowledged (the largest over the in-sync set).", func() float64 {
+		q := n.repl.leaderQuorum()
+		if q == nil {
+			return 0
+		}
+		return q.LagSeconds()
+	})
 	gauge("triad_state_applied_index", "Applied index of this node's state (leader or follower).", func() float64 {
 		return float64(n.local().Applied)
 	})
+	// Per-follower gauges and the commit latency while leading; the
+	// follower's apply batches while following.
+	n.metrics.reg.MustRegister(sync.NewLeaderCollector(n.repl.leaderQuorum), n.metrics.follower)
 }
 
 func (n *Node) handleMetrics(w http.ResponseWriter, r *http.Request) {

@@ -85,6 +85,7 @@ func (r *replica) followLoop(ctx context.Context) {
 	n := r.n
 	log := n.log.With("component", "replication")
 	f := &sync.Follower{Cluster: n.cfg.Cluster.Name, Node: n.cfg.Node.Name, Store: n.store, Log: log,
+		Metrics: n.metrics.follower,
 		OnApplied: func(a uint64) {
 			n.mu.Lock()
 			n.applied = a
@@ -120,7 +121,7 @@ func (r *replica) streamFrom(ctx context.Context, f *sync.Follower, leader, addr
 			return err
 		}
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(addr, sync.DialOptions(creds)...)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}

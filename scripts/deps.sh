@@ -10,6 +10,7 @@ declare -A want=(
   [mosquitto_sub]=mosquitto-clients
   [mosquitto]=mosquitto
   [curl]=curl
+  [haproxy]=haproxy
 )
 for extra in "$@"; do
   want[${extra%%=*}]=${extra#*=}

@@ -25,6 +25,8 @@ type Follower struct {
 	// OnApplied, optional, is called after each durable batch with the
 	// new applied index.
 	OnApplied func(applied uint64)
+	// Metrics, optional, receive the size of every apply transaction.
+	Metrics *FollowerMetrics
 
 	highest int64 // highest epoch seen
 }
@@ -172,6 +174,7 @@ func (f *Follower) apply(pes []*pb.Entry) error {
 	if err := f.Store.Apply(entries); err != nil {
 		return fmt.Errorf("replication: %w", err)
 	}
+	f.Metrics.observeApply(len(entries))
 	return nil
 }
 

@@ -7,15 +7,19 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/triadmq/triad/sync/pb"
 	"github.com/triadmq/triad/sync/state"
 )
 
-// Sizes of what a leader sends in one message.
+// Sizes of what a leader sends in one message: at most so many entries or
+// ops, and no more than maxMsgBytes unless a single entry or op is larger
+// (it is sent alone; followers accept messages up to MaxRecvMsgSize).
 const (
 	maxEntriesPerMsg  = 512
 	maxOpsPerSnapshot = 1024
+	maxMsgBytes       = 1 << 20
 )
 
 // Leader serves the replication stream to followers: a snapshot when a
@@ -122,14 +126,14 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 			continue
 		}
 		if len(entries) > 0 {
-			msg, err := l.entriesMsg(entries)
+			msg, n, err := l.entriesMsg(entries)
 			if err != nil {
 				return err
 			}
 			if err := srv.Send(msg); err != nil {
 				return err
 			}
-			next = entries[len(entries)-1].Index + 1
+			next = entries[n-1].Index + 1
 			continue
 		}
 		select {
@@ -161,16 +165,22 @@ func (l *Leader) readAcks(srv pb.Replication_StreamServer, node string) error {
 	}
 }
 
-func (l *Leader) entriesMsg(entries []state.Entry) (*pb.LeaderMessage, error) {
+// entriesMsg encodes the first entries, up to maxMsgBytes (at least one),
+// and says how many it took.
+func (l *Leader) entriesMsg(entries []state.Entry) (*pb.LeaderMessage, int, error) {
 	out := &pb.Entries{Entries: make([]*pb.Entry, 0, len(entries))}
+	size := 0
 	for _, e := range entries {
 		pe, err := EntryToPB(e.Index, e.Epoch, e.Ops)
 		if err != nil {
-			return nil, fmt.Errorf("encode entry %d: %w", e.Index, err)
+			return nil, 0, fmt.Errorf("encode entry %d: %w", e.Index, err)
+		}
+		if size += proto.Size(pe); size > maxMsgBytes && len(out.Entries) > 0 {
+			break
 		}
 		out.Entries = append(out.Entries, pe)
 	}
-	return &pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_Entries{Entries: out}}, nil
+	return &pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_Entries{Entries: out}}, len(out.Entries), nil
 }
 
 // sendSnapshot streams the whole state, read in one transaction, and
@@ -187,16 +197,17 @@ func (l *Leader) sendSnapshot(srv pb.Replication_StreamServer, log *slog.Logger)
 		return 0, err
 	}
 	for len(ops) > 0 {
-		n := min(len(ops), maxOpsPerSnapshot)
-		chunk := &pb.SnapshotChunk{Ops: make([]*pb.Op, 0, n)}
-		for i := range ops[:n] {
-			po, err := OpToPB(&ops[i])
+		chunk := &pb.SnapshotChunk{Ops: make([]*pb.Op, 0, min(len(ops), maxOpsPerSnapshot))}
+		size := 0
+		for len(ops) > 0 && len(chunk.Ops) < maxOpsPerSnapshot && (size < maxMsgBytes || len(chunk.Ops) == 0) {
+			po, err := OpToPB(&ops[0])
 			if err != nil {
 				return 0, fmt.Errorf("snapshot: %w", err)
 			}
+			size += proto.Size(po)
 			chunk.Ops = append(chunk.Ops, po)
+			ops = ops[1:]
 		}
-		ops = ops[n:]
 		if err := srv.Send(&pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_SnapshotChunk{SnapshotChunk: chunk}}); err != nil {
 			return 0, err
 		}

@@ -2,9 +2,14 @@ package sync
 
 import (
 	"log/slog"
+	"maps"
 	"slices"
 	gosync "sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/triadmq/triad/sync/state"
 )
 
 // Durable is the local durability a Quorum builds on (the committer).
@@ -15,6 +20,15 @@ type Durable interface {
 	Failed() <-chan struct{}
 	Err() error
 }
+
+// appendTimer is the optional ability of a Durable (the committer) to
+// tell when an entry was appended (state.Committer.AppendedAt). Without
+// it a Quorum reports no lag in seconds and no commit latency.
+type appendTimer interface {
+	AppendedAt(idx uint64) time.Time
+}
+
+var _ appendTimer = (*state.Committer)(nil) // the node's local durability has it
 
 // Quorum is the durability client acknowledgements wait for on a
 // replicating leader: an entry counts as durable once it is durable on the
@@ -27,23 +41,31 @@ type Durable interface {
 // on), and removed here only after its removal is published (so nothing is
 // acknowledged without it while it could still be elected).
 type Quorum struct {
-	local Durable
-	block bool
-	log   *slog.Logger
+	local  Durable
+	times  appendTimer // local's, if it has the ability
+	block  bool
+	log    *slog.Logger
+	now    func() time.Time
+	commit prometheus.Histogram // append to durable on the quorum, one sample per advance
 
-	mu      gosync.Mutex
-	acked   map[string]uint64
-	insync  map[string]bool
-	last    uint64 // Durable's value while a follower was in sync
-	changed chan struct{}
-	stop    chan struct{}
-	once    gosync.Once
+	mu        gosync.Mutex
+	acked     map[string]uint64
+	insync    map[string]bool
+	connected map[string]bool // followers with an open stream, as last told
+	last      uint64          // Durable's value while a follower was in sync
+	sampled   uint64          // Durable's value at the last commit latency sample
+	changed   chan struct{}
+	stop      chan struct{}
+	once      gosync.Once
 }
 
 // NewQuorum wraps local. block selects the no-follower policy.
 func NewQuorum(local Durable, block bool, log *slog.Logger) *Quorum {
-	q := &Quorum{local: local, block: block, log: log, acked: map[string]uint64{},
-		insync: map[string]bool{}, changed: make(chan struct{}), stop: make(chan struct{})}
+	q := &Quorum{local: local, block: block, log: log, now: time.Now, commit: newCommitHistogram(),
+		acked: map[string]uint64{}, insync: map[string]bool{}, connected: map[string]bool{},
+		changed: make(chan struct{}), stop: make(chan struct{})}
+	q.times, _ = local.(appendTimer)
+	q.sampled = local.Durable()
 	go q.relay(local.Changed()) // taken now: no local change after NewQuorum is missed
 	return q
 }
@@ -69,11 +91,23 @@ func (q *Quorum) relay(ch <-chan struct{}) {
 // Close stops the relay goroutine.
 func (q *Quorum) Close() { q.once.Do(func() { close(q.stop) }) }
 
+// notify signals a possible change of Durable and, when it did advance,
+// samples the commit latency: the age of the oldest entry that just became
+// durable on the quorum (one sample per advance, not per entry).
 func (q *Quorum) notify() {
+	d := q.local.Durable()
 	q.mu.Lock()
 	close(q.changed)
 	q.changed = make(chan struct{})
+	cur, from := q.durableLocked(d), q.sampled+1
+	advanced := cur > q.sampled
+	if advanced {
+		q.sampled = cur
+	}
 	q.mu.Unlock()
+	if advanced && q.times != nil {
+		q.commit.Observe(q.age(from, q.now()))
+	}
 }
 
 // Enqueued is the local committer's.
@@ -98,6 +132,11 @@ func (q *Quorum) Durable() uint64 {
 	d := q.local.Durable()
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.durableLocked(d)
+}
+
+// durableLocked is Durable given the local durable index d; q.mu is held.
+func (q *Quorum) durableLocked(d uint64) uint64 {
 	if len(q.insync) == 0 {
 		if q.block {
 			return q.last // nothing new is acknowledged until a follower is in sync
@@ -141,6 +180,81 @@ func (q *Quorum) Lag() uint64 {
 		}
 	}
 	return lag
+}
+
+// FollowerLag is the leader's view of one follower, for metrics and status.
+type FollowerLag struct {
+	Name      string
+	Acked     uint64 // the last index it acknowledged as durable
+	Lag       uint64 // entries durable on the leader it has not acknowledged
+	InSync    bool   // its acknowledgements count (the in-sync set)
+	Connected bool   // it had an open stream when last told (InSyncManager.Step)
+	// LagSeconds is the age of the oldest of those entries; 0 when it
+	// has acknowledged every durable entry, or without append times.
+	LagSeconds float64
+}
+
+// Followers reports every follower this leader knows (one that acked, is
+// in sync or is connected), sorted by name.
+func (q *Quorum) Followers() []FollowerLag {
+	d := q.local.Durable()
+	now := q.now()
+	q.mu.Lock()
+	names := slices.Collect(maps.Keys(q.acked))
+	for f := range q.insync {
+		names = append(names, f)
+	}
+	for f := range q.connected {
+		names = append(names, f)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	out := make([]FollowerLag, len(names))
+	for i, f := range names {
+		a := q.acked[f]
+		out[i] = FollowerLag{Name: f, Acked: a, InSync: q.insync[f], Connected: q.connected[f]}
+		if a < d {
+			out[i].Lag = d - a
+		}
+	}
+	q.mu.Unlock()
+	for i := range out { // outside q.mu: AppendedAt has a lock of its own
+		if out[i].Lag > 0 {
+			out[i].LagSeconds = q.age(out[i].Acked+1, now)
+		}
+	}
+	return out
+}
+
+// LagSeconds is the largest LagSeconds of the in-sync followers (0 with
+// none in sync).
+func (q *Quorum) LagSeconds() float64 {
+	var lag float64
+	for _, f := range q.Followers() {
+		if f.InSync {
+			lag = max(lag, f.LagSeconds)
+		}
+	}
+	return lag
+}
+
+// age is how long ago entry idx was appended, at now (0 without append
+// times).
+func (q *Quorum) age(idx uint64, now time.Time) float64 {
+	if q.times == nil {
+		return 0
+	}
+	return max(0, now.Sub(q.times.AppendedAt(idx)).Seconds())
+}
+
+// setConnected records which followers have an open stream.
+func (q *Quorum) setConnected(followers []string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	clear(q.connected)
+	for _, f := range followers {
+		q.connected[f] = true
+	}
 }
 
 // AllAcked reports whether every in-sync follower has acknowledged the
@@ -217,6 +331,7 @@ func (m *InSyncManager) Step(connected []string, now time.Time) bool {
 		m.behind = map[string]time.Time{}
 	}
 	q := m.Quorum
+	q.setConnected(connected)
 	local := q.local.Durable()
 	members := q.InSync()
 	changed := false

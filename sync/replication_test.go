@@ -110,7 +110,7 @@ func openStore(t *testing.T, dir string) *state.Store {
 
 func follow(t *testing.T, store *state.Store, addr, cluster string) *testFollower {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, DialOptions(insecure.NewCredentials())...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,13 @@ func follow(t *testing.T, store *state.Store, addr, cluster string) *testFollowe
 	f := &Follower{Cluster: cluster, Node: "f1", Store: store, Log: slog.New(slog.DiscardHandler),
 		OnApplied: func(a uint64) { tf.applied.Store(a) }}
 	go func() { tf.done <- f.Run(ctx, pb.NewReplicationClient(conn)) }()
-	t.Cleanup(func() { cancel(); <-tf.done })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-tf.done:
+		case <-time.After(10 * time.Second): // waitApplied may have taken its result
+		}
+	})
 	return tf
 }
 

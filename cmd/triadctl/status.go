@@ -24,30 +24,33 @@ type statusJSON struct {
 	PinHonoured bool              `json:"pin_honoured"`
 	Paused      bool              `json:"paused"`
 	Switchover  *election.Request `json:"switchover"`
+	InSyncSet   *election.InSync  `json:"in_sync_set"` // null: none written
 	Nodes       []nodeJSON        `json:"nodes"`
 	Problems    []string          `json:"problems,omitempty"`
 }
 
 type nodeJSON struct {
-	Name    string        `json:"name"`
-	Role    election.Role `json:"role"`
-	Leader  bool          `json:"leader"` // the leader key names it
-	Healthy bool          `json:"healthy"`
-	InSync  bool          `json:"in_sync"`
-	Epoch   int64         `json:"epoch"`
-	Applied uint64        `json:"applied"`
-	Lag     *int64        `json:"lag"` // null: nobody leads
-	MQTT    []string      `json:"mqtt"`
-	HTTP    string        `json:"http"`
-	Version string        `json:"version"`
-	PID     int           `json:"pid"`
-	Updated time.Time     `json:"updated"`
+	Name       string        `json:"name"`
+	Role       election.Role `json:"role"`
+	Leader     bool          `json:"leader"` // the leader key names it
+	Healthy    bool          `json:"healthy"`
+	InSync     bool          `json:"in_sync"` // by the in-sync set when there is one (election.NodeView.InSyncSet)
+	Epoch      int64         `json:"epoch"`
+	Applied    uint64        `json:"applied"`
+	Lag        *int64        `json:"lag"`         // null: nobody leads
+	LagSeconds *float64      `json:"lag_seconds"` // null: the leader reports nothing on it
+	Connected  *bool         `json:"connected"`   // its replication stream; null: the leader, or unknown
+	MQTT       []string      `json:"mqtt"`
+	HTTP       string        `json:"http"`
+	Version    string        `json:"version"`
+	PID        int           `json:"pid"`
+	Updated    time.Time     `json:"updated"`
 }
 
 func toJSON(cluster string, v *election.View) statusJSON {
 	out := statusJSON{
 		Cluster: cluster, Revision: v.Revision, Leader: v.Leader, Epoch: v.Epoch,
-		Pin: v.Pin, PinHonoured: v.PinHonoured, Paused: v.Paused, Switchover: v.Switchover,
+		Pin: v.Pin, PinHonoured: v.PinHonoured, Paused: v.Paused, Switchover: v.Switchover, InSyncSet: v.InSync,
 		Nodes: make([]nodeJSON, 0, len(v.Nodes)), Problems: v.Problems,
 	}
 	if v.LeaderRecord != nil && !v.LeaderRecord.Since.IsZero() {
@@ -59,8 +62,9 @@ func toJSON(cluster string, v *election.View) statusJSON {
 			mqtt = []string{}
 		}
 		out.Nodes = append(out.Nodes, nodeJSON{
-			Name: n.Name, Role: n.Role, Leader: n.IsLeader, Healthy: n.Healthy, InSync: n.InSync,
-			Epoch: n.Epoch, Applied: n.Applied, Lag: n.Lag, MQTT: mqtt, HTTP: n.HTTP,
+			Name: n.Name, Role: n.Role, Leader: n.IsLeader, Healthy: n.Healthy, InSync: n.InSyncSet,
+			Epoch: n.Epoch, Applied: n.Applied, Lag: n.Lag, LagSeconds: n.LagSeconds, Connected: n.Connected,
+			MQTT: mqtt, HTTP: n.HTTP,
 			Version: n.Version, PID: n.PID, Updated: n.Updated,
 		})
 	}
@@ -161,6 +165,7 @@ func writeStatus(w io.Writer, cluster string, v *election.View) {
 		}
 	}
 	fmt.Fprintf(tw, "paused\t%s\n", paused)
+	fmt.Fprintf(tw, "in sync\t%s\n", inSyncText(v))
 	if r := v.Switchover; r != nil {
 		fmt.Fprintf(tw, "request\t%s\n", requestText(r))
 	}
@@ -176,18 +181,21 @@ func writeStatus(w io.Writer, cluster string, v *election.View) {
 		return
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLE\tHEALTHY\tIN_SYNC\tEPOCH\tAPPLIED\tLAG\tMQTT\tHTTP\tVERSION")
+	fmt.Fprintln(tw, "NODE\tROLE\tHEALTHY\tIN_SYNC\tSTREAM\tEPOCH\tAPPLIED\tLAG\tLAG(s)\tMQTT\tHTTP\tVERSION")
 	for _, n := range v.Nodes {
-		lag := "-"
+		lag, lagSeconds := "-", "-"
 		if n.Lag != nil {
 			lag = strconv.FormatInt(*n.Lag, 10)
+		}
+		if n.LagSeconds != nil {
+			lagSeconds = strconv.FormatFloat(*n.LagSeconds, 'f', 1, 64)
 		}
 		name := n.Name
 		if n.IsLeader {
 			name += "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", name, orDash(string(n.Role)),
-			yesNo(n.Healthy), yesNo(n.InSync), n.Epoch, n.Applied, lag,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", name, orDash(string(n.Role)),
+			yesNo(n.Healthy), yesNo(n.InSyncSet), streamText(n.Connected), n.Epoch, n.Applied, lag, lagSeconds,
 			orDash(strings.Join(n.MQTT, ",")), orDash(n.HTTP), orDash(n.Version))
 	}
 	if err := tw.Flush(); err != nil {
@@ -195,6 +203,39 @@ func writeStatus(w io.Writer, cluster string, v *election.View) {
 	}
 	if v.Leader != nil {
 		fmt.Fprintln(w, "(* holds the leader key)")
+	}
+}
+
+// inSyncText describes the in-sync set: the followers a client
+// acknowledgement waits for, and the only ones that may be elected.
+func inSyncText(v *election.View) string {
+	is := v.InSync
+	if is == nil {
+		return "no set in etcd (no replication, or no follower has caught up yet): IN_SYNC is each node's own claim"
+	}
+	members := make([]string, 0, len(is.Members))
+	for _, m := range is.Members {
+		if _, live := v.Node(m); !live {
+			m += " (no live status)"
+		}
+		members = append(members, m)
+	}
+	set := strings.Join(members, ", ")
+	if len(members) == 0 {
+		set = "NONE: only the leader holds every acknowledged entry"
+	}
+	return fmt.Sprintf("%s; written by %s in epoch %d", set, orDash(is.Leader), is.Epoch)
+}
+
+// streamText is a follower's replication stream as the leader reports it.
+func streamText(connected *bool) string {
+	switch {
+	case connected == nil:
+		return "-"
+	case *connected:
+		return "connected"
+	default:
+		return "DISCONNECTED"
 	}
 }
 

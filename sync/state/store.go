@@ -61,6 +61,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		NoSync:         opts.NoSync,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		// Address space only: the file does not grow with it. It spares
+		// remapping while a snapshot installs (~0.5 s per 100k sessions)
+		// and keeps long read transactions (a leader sending a snapshot)
+		// from blocking the writer's remaps.
+		InitialMmapSize: 1 << 30,
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("state: %s is locked by another process (is another triad using data_dir %q?): %w", path, dir, err)
@@ -191,9 +196,11 @@ func (s *Store) Replace(index uint64, epoch int64, msgSeq uint64, ops []Op) erro
 			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return fmt.Errorf("drop bucket %s: %w", b, err)
 			}
-			if _, err := tx.CreateBucket(b); err != nil {
+			nb, err := tx.CreateBucket(b)
+			if err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
+			nb.FillPercent = 0.95 // snapshot ops come in key order: pack the pages
 		}
 		a := applier{tx: tx, msgSeq: msgSeq}
 		for i := range ops {
