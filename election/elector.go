@@ -57,6 +57,7 @@ type Options struct {
 // Timings of the loop.
 const (
 	statusEvery   = 5 * time.Second        // republish an unchanged status
+	progressEvery = time.Second            // republish a status whose only change is progress (applied index, follower lag)
 	pinGrace      = 500 * time.Millisecond // a ready pinned node's head start in an election
 	retryBackoff  = 250 * time.Millisecond // after a failed session
 	stopTimeout   = 3 * time.Second        // for the etcd writes of a clean stop
@@ -315,7 +316,9 @@ func (e *Elector) localStatus(lease clientv3.LeaseID) NodeStatus {
 func (e *Elector) publish(ctx context.Context, st *clusterState, lease clientv3.LeaseID) {
 	ns := e.localStatus(lease)
 	e.mu.Lock()
-	same := statusEqual(ns, e.lastPub) && time.Since(e.pubAt) < statusEvery
+	since := time.Since(e.pubAt)
+	same := statusEqual(ns, e.lastPub, true) &&
+		(since < progressEvery || statusEqual(ns, e.lastPub, false)) && since < statusEvery
 	e.mu.Unlock()
 	if _, present := st.nodes[e.o.Name]; same && present {
 		return
@@ -348,8 +351,18 @@ func (e *Elector) publish(ctx context.Context, st *clusterState, lease clientv3.
 	e.mu.Unlock()
 }
 
-func statusEqual(a, b NodeStatus) bool {
+// statusEqual compares two statuses but for the time of writing, and
+// with ignoreProgress also but for the applied index and the followers'
+// report. Progress alone is published at most every progressEvery: under
+// load the applied index changes at every look, and every status write
+// makes every node look again (the watch), which would otherwise be a
+// loop of etcd writes as fast as etcd commits them.
+func statusEqual(a, b NodeStatus, ignoreProgress bool) bool {
 	a.Updated, b.Updated = time.Time{}, time.Time{}
+	if ignoreProgress {
+		a.Applied, b.Applied = 0, 0
+		a.Followers, b.Followers = nil, nil
+	}
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)

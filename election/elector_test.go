@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +50,12 @@ type testNode struct {
 
 func startNode(t *testing.T, cli *clientv3.Client, cluster, name string) *testNode {
 	t.Helper()
+	return startNodeWith(t, cli, cluster, name, func() Local { return Local{Healthy: true, InSync: true} })
+}
+
+// startNodeWith starts a node whose local state local reports.
+func startNodeWith(t *testing.T, cli *clientv3.Client, cluster, name string, local func() Local) *testNode {
+	t.Helper()
 	n := &testNode{name: name, done: make(chan struct{})}
 	n.el = New(Options{Name: name, Keys: NewKeys(cluster), TTL: time.Second, Margin: 300 * time.Millisecond,
 		Client: cli, Log: testLog().With("node", name),
@@ -64,7 +71,7 @@ func startNode(t *testing.T, cli *clientv3.Client, cluster, name string) *testNo
 				defer n.mu.Unlock()
 				n.demoted = append(n.demoted, reason)
 			},
-			Local: func() Local { return Local{Healthy: true, InSync: true} },
+			Local: local,
 		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -273,4 +280,37 @@ func testLog() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// TestElectorPublishesProgressAtMostEverySecond: under load a node's
+// applied index changes at every look, and every status write makes every
+// node look again. Progress alone must be published at most every
+// progressEvery, or the three nodes write their status in a loop as fast
+// as etcd commits.
+func TestElectorPublishesProgressAtMostEverySecond(t *testing.T) {
+	s := etcdtest.Start(t)
+	var applied atomic.Uint64
+	local := func() Local { return Local{Healthy: true, InSync: true, Applied: applied.Add(1)} }
+	var nodes []*testNode
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, startNodeWith(t, etcdtest.NewClient(t, s.URL), "busy", fmt.Sprintf("n%d", i), local))
+	}
+	poll(t, 10*time.Second, "one leader", func() bool { return len(leaders(nodes)) == 1 })
+
+	const window = 3 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	writes := 0
+	for resp := range s.Client.Watch(ctx, NewKeys("busy").Nodes(), clientv3.WithPrefix()) {
+		writes += len(resp.Events)
+	}
+	// Three nodes, one progress write a second each, plus one each for a
+	// role settling.
+	if limit := 3 * (int(window/progressEvery) + 2); writes > limit {
+		t.Fatalf("%d status writes in %v, want at most %d", writes, window, limit)
+	}
+	if writes == 0 {
+		t.Fatalf("no status write in %v: progress is never published", window)
+	}
+	t.Logf("%d status writes in %v", writes, window)
 }
