@@ -32,7 +32,13 @@ func (a *applier) apply(o *Op) error {
 		if o.Msg.ID > a.msgSeq {
 			a.msgSeq = o.Msg.ID
 		}
-		return putJSON(a.tx.Bucket(bucketMsgs), msgKey(o.Msg.ID), o.Msg)
+		if err := putJSON(a.tx.Bucket(bucketMsgs), msgKey(o.Msg.ID), o.Msg); err != nil {
+			return err
+		}
+		if o.Msg.Routed { // a snapshot's message, or one routed as it was accepted
+			return a.tx.Bucket(bucketRouted).Put(msgKey(o.Msg.ID), nil)
+		}
+		return nil
 	case OpMsgRouted:
 		return a.routed(o.MsgID)
 	case OpDeliveryPut:
@@ -55,27 +61,21 @@ func (a *applier) apply(o *Op) error {
 	return fmt.Errorf("unhandled op %s", o.Kind)
 }
 
-func (a *applier) msg(id uint64) (*Message, error) {
-	v := a.tx.Bucket(bucketMsgs).Get(msgKey(id))
-	if v == nil {
-		return nil, nil
-	}
-	m := new(Message)
-	if err := json.Unmarshal(v, m); err != nil {
-		return nil, fmt.Errorf("message %d: %w", id, err)
-	}
-	return m, nil
+// msgState says whether message id is stored and whether it is routed,
+// without decoding it: the routed flag lives in its own bucket, so the
+// hot path (routed, delivery done) never reads a payload.
+func (a *applier) msgState(id uint64) (exists, routed bool) {
+	k := msgKey(id)
+	return a.tx.Bucket(bucketMsgs).Get(k) != nil, a.tx.Bucket(bucketRouted).Get(k) != nil
 }
 
 // routed marks a message routed and forgets the deliveries that completed
 // before it was; a message nobody still needs is deleted.
 func (a *applier) routed(id uint64) error {
-	m, err := a.msg(id)
-	if err != nil || m == nil {
-		return err
+	if exists, _ := a.msgState(id); !exists {
+		return nil
 	}
-	m.Routed = true
-	if err := putJSON(a.tx.Bucket(bucketMsgs), msgKey(id), m); err != nil {
+	if err := a.tx.Bucket(bucketRouted).Put(msgKey(id), nil); err != nil {
 		return err
 	}
 	refs, deliv := a.tx.Bucket(bucketRefs), a.tx.Bucket(bucketDeliv)
@@ -108,11 +108,8 @@ func (a *applier) routed(id uint64) error {
 // message is unrouted the delivery stays, marked done, so that a fan-out
 // replayed after a crash does not deliver it twice.
 func (a *applier) deliveryDone(client string, id uint64) error {
-	m, err := a.msg(id)
-	if err != nil {
-		return err
-	}
-	if m != nil && !m.Routed {
+	exists, routed := a.msgState(id)
+	if exists && !routed {
 		deliv := a.tx.Bucket(bucketDeliv)
 		d := Delivery{ClientID: client, MsgID: id}
 		if err := getJSON(deliv, delivKey(client, id), &d); err != nil {
@@ -127,7 +124,7 @@ func (a *applier) deliveryDone(client string, id uint64) error {
 	if err := a.dropDelivery(client, id); err != nil {
 		return err
 	}
-	return a.gcMsg(id, m != nil && m.Routed)
+	return a.gcMsg(id, exists && routed)
 }
 
 func (a *applier) dropDelivery(client string, id uint64) error {
@@ -141,6 +138,9 @@ func (a *applier) dropDelivery(client string, id uint64) error {
 func (a *applier) gcMsg(id uint64, routed bool) error {
 	if !routed || hasPrefix(a.tx.Bucket(bucketRefs), msgKey(id)) {
 		return nil
+	}
+	if err := a.tx.Bucket(bucketRouted).Delete(msgKey(id)); err != nil {
+		return err
 	}
 	return a.tx.Bucket(bucketMsgs).Delete(msgKey(id))
 }
@@ -165,14 +165,11 @@ func (a *applier) deleteSession(client string) error {
 		ids = append(ids, binary.BigEndian.Uint64(k[len(prefix):]))
 	}
 	for _, id := range ids {
-		m, err := a.msg(id)
-		if err != nil {
-			return err
-		}
+		exists, routed := a.msgState(id)
 		if err := a.dropDelivery(client, id); err != nil {
 			return err
 		}
-		if err := a.gcMsg(id, m != nil && m.Routed); err != nil {
+		if err := a.gcMsg(id, exists && routed); err != nil {
 			return err
 		}
 	}

@@ -341,14 +341,6 @@ func TestApplyCorruptData(t *testing.T) {
 			wantText: "corrupt delivery key",
 		},
 		{
-			name:     "message record",
-			bucket:   bucketMsgs,
-			key:      msgKey(7),
-			value:    []byte("{bad"),
-			op:       routeMsg(7),
-			wantText: "message 7",
-		},
-		{
 			name:     "delivery record at routing",
 			setup:    [][]Op{{acceptMsg(7), putDeliv("a", 7, DeliveryPublish)}},
 			bucket:   bucketDeliv,
@@ -365,15 +357,6 @@ func TestApplyCorruptData(t *testing.T) {
 			value:    []byte("{bad"),
 			op:       doneDeliv("a", 7),
 			wantText: "decode",
-		},
-		{
-			name:     "message record at session delete",
-			setup:    [][]Op{{acceptMsg(7), putDeliv("a", 7, DeliveryPublish)}},
-			bucket:   bucketMsgs,
-			key:      msgKey(7),
-			value:    []byte("{bad"),
-			op:       delSession("a"),
-			wantText: "message 7",
 		},
 	}
 	for _, tc := range cases {

@@ -553,15 +553,16 @@ func TestCommitterFailure(t *testing.T) {
 		{
 			name: "corrupt record at apply time",
 			before: func(t *testing.T, s *Store) {
+				mustApply(t, s, []Op{acceptMsg(7), putDeliv("a", 7, DeliveryPublish)})
 				err := s.db.Update(func(tx *bolt.Tx) error {
-					return tx.Bucket(bucketMsgs).Put(msgKey(7), []byte("{corrupt"))
+					return tx.Bucket(bucketDeliv).Put(delivKey("a", 7), []byte("{corrupt"))
 				})
 				if err != nil {
-					t.Fatalf("corrupt message 7: %v", err)
+					t.Fatalf("corrupt the delivery of message 7: %v", err)
 				}
 			},
-			wantText:    "message 7",
-			wantApplied: 1,
+			wantText:    "decode",
+			wantApplied: 2,
 		},
 		{
 			name: "database closed underneath",

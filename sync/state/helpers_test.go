@@ -229,6 +229,15 @@ func checkInvariants(t *testing.T, s *Store) {
 		for k := range refs {
 			return fmt.Errorf("delivery without msgref %x", k)
 		}
+		routed := tx.Bucket(bucketRouted)
+		if err := routed.ForEach(func(k, _ []byte) error {
+			if tx.Bucket(bucketMsgs).Get(k) == nil {
+				return fmt.Errorf("routed flag %x without its message", k)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketMsgs).ForEach(func(k, v []byte) error {
 			var m Message
 			if err := json.Unmarshal(v, &m); err != nil {
@@ -237,7 +246,7 @@ func checkInvariants(t *testing.T, s *Store) {
 			if !bytes.Equal(k, msgKey(m.ID)) {
 				return fmt.Errorf("message %d under key %x", m.ID, k)
 			}
-			if m.Routed && !hasPrefix(refBucket, msgKey(m.ID)) {
+			if routed.Get(k) != nil && !hasPrefix(refBucket, msgKey(m.ID)) {
 				return fmt.Errorf("routed message %d has no deliveries but was kept", m.ID)
 			}
 			return nil

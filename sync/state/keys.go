@@ -16,9 +16,10 @@ var (
 	bucketRefs     = []byte("msgrefs")
 	bucketInbound  = []byte("inbound")
 	bucketRetained = []byte("retained")
+	bucketRouted   = []byte("routed") // ids of routed messages (Message.Routed)
 
 	allBuckets = [][]byte{bucketMeta, bucketSessions, bucketSubs, bucketMsgs,
-		bucketDeliv, bucketRefs, bucketInbound, bucketRetained}
+		bucketDeliv, bucketRefs, bucketInbound, bucketRetained, bucketRouted}
 
 	keyApplied = []byte("applied")
 	keyMsgSeq  = []byte("msgseq")

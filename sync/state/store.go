@@ -82,9 +82,15 @@ func Open(dir string, opts Options) (*Store, error) {
 
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		legacyRouted := tx.Bucket(bucketRouted) == nil && tx.Bucket(bucketMsgs) != nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		if legacyRouted {
+			if err := moveRoutedFlags(tx); err != nil {
+				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
@@ -273,7 +279,9 @@ func (s *Store) Load() (*Snapshot, error) {
 		if err := loadAll(tx.Bucket(bucketMsgs), &msgs); err != nil {
 			return fmt.Errorf("messages: %w", err)
 		}
+		routed := tx.Bucket(bucketRouted)
 		for i := range msgs {
+			msgs[i].Routed = routed.Get(msgKey(msgs[i].ID)) != nil
 			snap.Msgs[msgs[i].ID] = &msgs[i]
 		}
 		return nil
@@ -299,4 +307,22 @@ func loadAll[T any](b *bolt.Bucket, out *[]T) error {
 func hasPrefix(b *bolt.Bucket, prefix []byte) bool {
 	k, _ := b.Cursor().Seek(prefix)
 	return k != nil && bytes.HasPrefix(k, prefix)
+}
+
+// moveRoutedFlags upgrades a file written before the routed bucket: the
+// flag was kept in each message's record.
+func moveRoutedFlags(tx *bolt.Tx) error {
+	routed := tx.Bucket(bucketRouted)
+	return tx.Bucket(bucketMsgs).ForEach(func(k, v []byte) error {
+		var m struct {
+			Routed bool `json:"rd"`
+		}
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("message %x: %w", k, err)
+		}
+		if !m.Routed {
+			return nil
+		}
+		return routed.Put(bytes.Clone(k), nil)
+	})
 }

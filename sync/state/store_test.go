@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -480,4 +481,38 @@ func requireAllSet(t *testing.T, path string, v reflect.Value) {
 			t.Errorf("%s is zero", path)
 		}
 	}
+}
+
+// TestRoutedFlagsMovedFromLegacyRecords: a file written before the routed
+// bucket kept the flag in each message record; opening it moves the flags,
+// so routed messages stay routed (and are collected when done).
+func TestRoutedFlagsMovedFromLegacyRecords(t *testing.T) {
+	s, dir := newStore(t)
+	mustApply(t, s,
+		[]Op{acceptMsg(1), putDeliv("a", 1, DeliveryPublish), routeMsg(1)},
+		[]Op{acceptMsg(2), putDeliv("a", 2, DeliveryPublish)}, // not routed
+	)
+	closeStore(t, s)
+	rawUpdate(t, dir, func(tx *bolt.Tx) error { // as the old format wrote it
+		if err := tx.DeleteBucket(bucketRouted); err != nil {
+			return err
+		}
+		m := acceptMsg(1).Msg
+		m.Routed = true
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMsgs).Put(msgKey(1), b)
+	})
+	s = openStore(t, dir)
+	snap := mustLoad(t, s)
+	if !snap.Msgs[1].Routed || snap.Msgs[2].Routed {
+		t.Fatalf("after the upgrade: message 1 routed %v, message 2 routed %v; want true, false", snap.Msgs[1].Routed, snap.Msgs[2].Routed)
+	}
+	mustApply(t, s, []Op{doneDeliv("a", 1)})
+	if snap := mustLoad(t, s); snap.Msgs[1] != nil {
+		t.Fatalf("routed message 1 kept after its last delivery was done")
+	}
+	checkInvariants(t, s)
 }
