@@ -5,7 +5,7 @@ LDFLAGS := -X github.com/triadmq/triad/version.Version=$(VERSION)
 BINS    := triad triadctl
 TESTFLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build test unit lint deps bench demo clean
+.PHONY: all build test unit lint deps bench bench-catchup chaos demo clean
 
 all: build
 
@@ -35,15 +35,22 @@ lint:
 demo: deps build
 	bin/triad demo $(DEMOFLAGS)
 
-# The long fault test: the leader of a replicating cluster killed -9 fifty
-# times under QoS 1/2 load; every acknowledged message must arrive (the
-# suite's TestClusterChaos does 5 rounds).
+# The long fault test: fifty rounds under QoS 1/2 load, each killing the
+# leader of a replicating cluster with -9 and then either freezing the new
+# leader (SIGSTOP) or killing a follower; every acknowledged message must
+# arrive and the nodes end with the same state (the suite's TestClusterChaos
+# does 5 rounds).
 chaos: deps
 	TRIAD_CHAOS_ROUNDS=$${TRIAD_CHAOS_ROUNDS:-50} $(GO) test -race -count=1 -timeout 60m -v -run 'TestClusterChaos$$' ./e2e/
 
 # Throughput and latency: triad (durable) vs plain mochi vs Debian mosquitto.
 bench: deps build
 	./bench/run.sh
+
+# Follower catch-up: 100k sessions + 100k retained messages (TRIAD_CATCHUP_N)
+# to a wiped follower and to one that was down, while the leader writes.
+bench-catchup:
+	$(GO) test -run '^$$' -bench BenchmarkCatchup -benchtime 1x -timeout 20m ./sync/
 
 # Regenerates sync/pb from sync/pb/sync.proto with pinned tools, installed
 # through the Go module proxy into bin/tools (buf compiles the proto itself:

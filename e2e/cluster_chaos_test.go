@@ -74,6 +74,12 @@ func publishUntilKilled(addr string, round, pubs, max int, d time.Duration, acke
 						return
 					}
 					acked.add(topic, payload)
+					if i%50 == 0 && qos == 1 { // retained state too, compared at the end
+						tok := c.Publish(fmt.Sprintf("chaos/retained/p%d", p), 1, true, payload)
+						if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+							return
+						}
+					}
 					if i == 5 {
 						once.Do(func() { close(started) })
 					}
