@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -99,7 +100,12 @@ func publishUntilKilled(addr string, round, pubs, max int, d time.Duration, acke
 // and all three nodes end with the same state: sessions, subscriptions,
 // messages, deliveries and retained messages (GET /state/digest).
 func TestClusterChaos(t *testing.T) {
-	c := newCluster(t)
+	// The subscriber is offline throughout: room for every message fifty
+	// rounds acknowledge (about 13000), beyond the default 10000 a session
+	// holds.
+	c := newClusterWith(t, func(cfg string) string {
+		return strings.Replace(cfg, "\nmqtt:\n", "\nmqtt:\n  limits:\n    max_queued_messages: 100000\n", 1)
+	})
 	c.waitInSync(2)
 	leader := c.leader()
 	sub := newRawClient("chaos-sub")
