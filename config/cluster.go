@@ -118,34 +118,34 @@ const maxEtcdElection = 50 * time.Second
 // CheckClusterName reports a name that cluster.name does not accept, as
 // Validate would.
 func CheckClusterName(name string) error {
-	var errs errList
+	var errs Errors
 	checkClusterName(&errs, name)
-	return errs.err()
+	return errs.Err()
 }
 
-func checkClusterName(errs *errList, name string) {
+func checkClusterName(errs *Errors, name string) {
 	switch {
 	case name == "":
-		errs.add("cluster.name", "missing: the cluster name (the etcd prefix /triad/<name>/) is required")
+		errs.Add("cluster.name", "missing: the cluster name (the etcd prefix /triad/<name>/) is required")
 	case !clusterNameRE.MatchString(name):
-		errs.add("cluster.name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", name)
+		errs.Add("cluster.name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", name)
 	}
 }
 
-func (c *Cluster) validate(errs *errList, node *Node) {
+func (c *Cluster) validate(errs *Errors, node *Node) {
 	checkClusterName(errs, c.Name)
 	ttl, margin := c.LeaseTTL.D(), c.FenceMargin.D()
 	if ttl < time.Second {
-		errs.add("cluster.lease_ttl", "%v is too short; must be at least 1s (etcd's minimum lease)", ttl)
+		errs.Add("cluster.lease_ttl", "%v is too short; must be at least 1s (etcd's minimum lease)", ttl)
 	}
 	if margin <= 0 || margin > ttl/2 {
-		errs.add("cluster.fence_margin", "%v must be above 0 and at most half of cluster.lease_ttl (%v)", margin, ttl)
+		errs.Add("cluster.fence_margin", "%v must be above 0 and at most half of cluster.lease_ttl (%v)", margin, ttl)
 	}
 	if c.Etcd.DialTimeout.D() <= 0 {
-		errs.add("cluster.etcd.dial_timeout", "%v must be above 0", c.Etcd.DialTimeout.D())
+		errs.Add("cluster.etcd.dial_timeout", "%v must be above 0", c.Etcd.DialTimeout.D())
 	}
 	if len(c.Etcd.Endpoints) == 0 && c.Etcd.Embedded == nil {
-		errs.add("cluster.etcd", "missing: give endpoints of an external etcd, or embedded, or both")
+		errs.Add("cluster.etcd", "missing: give endpoints of an external etcd, or embedded, or both")
 	}
 	for i, ep := range c.Etcd.Endpoints {
 		checkURL(errs, fmt.Sprintf("cluster.etcd.endpoints[%d]", i), ep)
@@ -154,9 +154,9 @@ func (c *Cluster) validate(errs *errList, node *Node) {
 		if c.Etcd.Embedded != nil {
 			// The etcd client uses one transport for all its endpoints, and
 			// an embedded member serves plain http.
-			errs.add("cluster.etcd.tls", "cannot be combined with cluster.etcd.embedded, whose member serves plain http; use an external etcd over https, or the embedded member without tls")
+			errs.Add("cluster.etcd.tls", "cannot be combined with cluster.etcd.embedded, whose member serves plain http; use an external etcd over https, or the embedded member without tls")
 		}
-		t.check(errs, "cluster.etcd.tls")
+		t.Check(errs, "cluster.etcd.tls")
 	}
 	if e := c.Etcd.Embedded; e != nil {
 		e.validate(errs, node)
@@ -168,7 +168,7 @@ func (c *Cluster) validate(errs *errList, node *Node) {
 // validate checks the replication keys. used holds the listening addresses
 // of the MQTT listeners and the HTTP server (see checkListenAddress); the
 // replication address is checked against them.
-func (r *Replication) validate(errs *errList, used map[string]string) {
+func (r *Replication) validate(errs *Errors, used map[string]string) {
 	const p = "cluster.replication"
 	checkListenAddress(errs, p+".address", r.Address, used)
 	switch {
@@ -178,12 +178,12 @@ func (r *Replication) validate(errs *errList, used map[string]string) {
 		checkDialAddress(errs, p+".advertise", r.Advertise, " (advertise defaults to "+p+".address)")
 	}
 	if r.AckTimeout.D() <= 0 {
-		errs.add(p+".ack_timeout", "%v must be above 0", r.AckTimeout.D())
+		errs.Add(p+".ack_timeout", "%v must be above 0", r.AckTimeout.D())
 	}
 	checkEnum(errs, p+".mode", r.Mode, replModes)
 	checkEnum(errs, p+".no_follower", r.NoFollower, noFollowers)
 	if r.Mode == "async" && r.NoFollower == "block" {
-		errs.add(p+".no_follower", "block cannot be combined with mode: async, whose acknowledgements never wait for followers")
+		errs.Add(p+".no_follower", "block cannot be combined with mode: async, whose acknowledgements never wait for followers")
 	}
 }
 
@@ -191,18 +191,18 @@ func (r *Replication) validate(errs *errList, used map[string]string) {
 // host:port with a host that is not empty, 0.0.0.0 or :: (those mean every
 // interface of the listener, not an address of it) and a port in 1..65535.
 // note is appended to the messages about the host and port.
-func checkDialAddress(errs *errList, path, addr, note string) {
+func checkDialAddress(errs *Errors, path, addr, note string) {
 	if addr == "" {
-		errs.add(path, `missing: the host:port followers dial, such as "10.0.0.1:7400"`)
+		errs.Add(path, `missing: the host:port followers dial, such as "10.0.0.1:7400"`)
 		return
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		errs.add(path, "%q is not a host:port address", addr)
+		errs.Add(path, "%q is not a host:port address", addr)
 		return
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		errs.add(path, "%q has port %q, which followers cannot dial; give a port in 1..65535%s", addr, port, note)
+		errs.Add(path, "%q has port %q, which followers cannot dial; give a port in 1..65535%s", addr, port, note)
 		return
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
@@ -210,7 +210,7 @@ func checkDialAddress(errs *errList, path, addr, note string) {
 		if host == "" {
 			what = "an empty host"
 		}
-		errs.add(path, "%q: %s means every interface of this node, not an address followers can dial; give this node's IP address or host name%s", addr, what, note)
+		errs.Add(path, "%q: %s means every interface of this node, not an address followers can dial; give this node's IP address or host name%s", addr, what, note)
 	}
 }
 
@@ -225,37 +225,38 @@ func isHostPort(addr string) bool {
 	return err == nil
 }
 
-// check reports a cert without its key (or the reverse) and files that
-// cannot be read or hold no usable PEM data, as TLSConfig.check does for
-// listeners.
-func (t *EtcdTLS) check(errs *errList, path string) {
+// Check reports, under path (e.g. "cluster.etcd.tls"), a cert without its
+// key (or the reverse) and files that cannot be read or hold no usable PEM
+// data, as TLSConfig.check does for listeners. Validate calls it, and so
+// does triad-lbagent for its own etcd.tls.
+func (t *EtcdTLS) Check(errs *Errors, path string) {
 	switch {
 	case t.Cert != "" && t.Key == "":
-		errs.add(path+".key", "missing: cert %q needs its key (give both or neither)", t.Cert)
+		errs.Add(path+".key", "missing: cert %q needs its key (give both or neither)", t.Cert)
 	case t.Key != "" && t.Cert == "":
-		errs.add(path+".cert", "missing: key %q needs its certificate (give both or neither)", t.Key)
+		errs.Add(path+".cert", "missing: key %q needs its certificate (give both or neither)", t.Key)
 	case t.Cert != "":
 		certPEM := readPEM(errs, path+".cert", t.Cert)
 		keyPEM := readPEM(errs, path+".key", t.Key)
 		if certPEM != nil && keyPEM != nil {
 			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-				errs.addCause(path+".cert", err, "cert %q and key %q do not load as a key pair", t.Cert, t.Key)
+				errs.AddCause(path+".cert", err, "cert %q and key %q do not load as a key pair", t.Cert, t.Key)
 			}
 		}
 	}
 	if t.CA != "" {
 		if caPEM := readPEM(errs, path+".ca", t.CA); caPEM != nil && !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
-			errs.add(path+".ca", "%q holds no PEM certificate", t.CA)
+			errs.Add(path+".ca", "%q holds no PEM certificate", t.CA)
 		}
 	}
 }
 
-func (e *EmbeddedEtcd) validate(errs *errList, node *Node) {
+func (e *EmbeddedEtcd) validate(errs *Errors, node *Node) {
 	const p = "cluster.etcd.embedded"
 	client := checkMemberURL(errs, p+".client_url", e.ClientURL)
 	peer := checkMemberURL(errs, p+".peer_url", e.PeerURL)
 	if client != "" && client == peer {
-		errs.add(p+".peer_url", "%q uses the address of %s.client_url %q", e.PeerURL, p, e.ClientURL)
+		errs.Add(p+".peer_url", "%q uses the address of %s.client_url %q", e.PeerURL, p, e.ClientURL)
 	}
 	e.validateMembers(errs, p, node.Name)
 	checkEnum(errs, p+".initial_cluster_state", e.InitialClusterState, clusterStates)
@@ -264,9 +265,9 @@ func (e *EmbeddedEtcd) validate(errs *errList, node *Node) {
 
 // validateMembers checks initial_cluster: named, distinct members with
 // distinct peer URLs, this node (self) among them with its own peer_url.
-func (e *EmbeddedEtcd) validateMembers(errs *errList, p, self string) {
+func (e *EmbeddedEtcd) validateMembers(errs *Errors, p, self string) {
 	if len(e.InitialCluster) == 0 {
-		errs.add(p+".initial_cluster", "missing: list every member (name and peer_url), this node included")
+		errs.Add(p+".initial_cluster", "missing: list every member (name and peer_url), this node included")
 		return
 	}
 	listed := false
@@ -276,17 +277,17 @@ func (e *EmbeddedEtcd) validateMembers(errs *errList, p, self string) {
 		mp := fmt.Sprintf("%s.initial_cluster[%d]", p, i)
 		switch j, dup := names[m.Name]; {
 		case m.Name == "":
-			errs.add(mp+".name", "missing: the node.name of the member")
+			errs.Add(mp+".name", "missing: the node.name of the member")
 		case !nodeNameRE.MatchString(m.Name):
-			errs.add(mp+".name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ - (it is a node.name)", m.Name)
+			errs.Add(mp+".name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ - (it is a node.name)", m.Name)
 		case dup:
-			errs.add(mp+".name", "%q is already initial_cluster[%d]", m.Name, j)
+			errs.Add(mp+".name", "%q is already initial_cluster[%d]", m.Name, j)
 		default:
 			names[m.Name] = i
 		}
 		if addr := checkMemberURL(errs, mp+".peer_url", m.PeerURL); addr != "" {
 			if j, dup := peers[addr]; dup {
-				errs.add(mp+".peer_url", "%q is already the peer_url of initial_cluster[%d]", m.PeerURL, j)
+				errs.Add(mp+".peer_url", "%q is already the peer_url of initial_cluster[%d]", m.PeerURL, j)
 			} else {
 				peers[addr] = i
 			}
@@ -294,45 +295,45 @@ func (e *EmbeddedEtcd) validateMembers(errs *errList, p, self string) {
 		if m.Name == self && self != "" {
 			listed = true
 			if m.PeerURL != e.PeerURL && e.PeerURL != "" {
-				errs.add(mp+".peer_url", "%q differs from %s.peer_url %q for this node", m.PeerURL, p, e.PeerURL)
+				errs.Add(mp+".peer_url", "%q differs from %s.peer_url %q for this node", m.PeerURL, p, e.PeerURL)
 			}
 		}
 	}
 	if !listed && self != "" { // a missing node.name is reported on its own
-		errs.add(p+".initial_cluster", "this node (node.name %q) is not listed", self)
+		errs.Add(p+".initial_cluster", "this node (node.name %q) is not listed", self)
 	}
 }
 
 // validateTiming checks tick and election_timeout as etcd will: whole
 // milliseconds, at least 5 ticks per election timeout, at most 50s.
-func (e *EmbeddedEtcd) validateTiming(errs *errList, p string) {
+func (e *EmbeddedEtcd) validateTiming(errs *Errors, p string) {
 	tick, election := e.Tick.D(), e.ElectionTimeout.D()
 	switch {
 	case tick < time.Millisecond:
-		errs.add(p+".tick", "%v is too short; must be at least 1ms", tick)
+		errs.Add(p+".tick", "%v is too short; must be at least 1ms", tick)
 	case tick%time.Millisecond != 0:
-		errs.add(p+".tick", "%v is not a whole number of milliseconds (etcd counts in milliseconds)", tick)
+		errs.Add(p+".tick", "%v is not a whole number of milliseconds (etcd counts in milliseconds)", tick)
 	}
 	switch {
 	case election%time.Millisecond != 0:
-		errs.add(p+".election_timeout", "%v is not a whole number of milliseconds (etcd counts in milliseconds)", election)
+		errs.Add(p+".election_timeout", "%v is not a whole number of milliseconds (etcd counts in milliseconds)", election)
 	case election < 5*tick:
-		errs.add(p+".election_timeout", "%v must be at least 5 ticks (%v)", election, 5*tick)
+		errs.Add(p+".election_timeout", "%v must be at least 5 ticks (%v)", election, 5*tick)
 	case election > maxEtcdElection:
-		errs.add(p+".election_timeout", "%v is too long; etcd allows at most %v", election, maxEtcdElection)
+		errs.Add(p+".election_timeout", "%v is too long; etcd allows at most %v", election, maxEtcdElection)
 	}
 }
 
 // checkURL reports u at path unless it is an absolute http or https URL
 // with a host.
-func checkURL(errs *errList, path, u string) {
+func checkURL(errs *Errors, path, u string) {
 	if u == "" {
-		errs.add(path, `missing: a URL such as "http://127.0.0.1:2379" is required`)
+		errs.Add(path, `missing: a URL such as "http://127.0.0.1:2379" is required`)
 		return
 	}
 	parsed, err := url.Parse(u)
 	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
-		errs.add(path, "%q is not an http:// or https:// URL with a host", u)
+		errs.Add(path, "%q is not an http:// or https:// URL with a host", u)
 	}
 }
 
@@ -341,36 +342,36 @@ func checkURL(errs *errList, path, u string) {
 // certificates), a host that is an IP address other than 0.0.0.0 or ::,
 // or localhost, and a port. It returns the URL's host:port, lower-cased,
 // or "" if u was reported.
-func checkMemberURL(errs *errList, path, u string) string {
+func checkMemberURL(errs *Errors, path, u string) string {
 	if u == "" {
-		errs.add(path, `missing: a URL such as "http://10.0.0.1:2380" is required`)
+		errs.Add(path, `missing: a URL such as "http://10.0.0.1:2380" is required`)
 		return ""
 	}
 	parsed, err := url.Parse(u)
 	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
-		errs.add(path, "%q is not an http:// URL with a host and port", u)
+		errs.Add(path, "%q is not an http:// URL with a host and port", u)
 		return ""
 	}
 	if parsed.Scheme != "http" {
-		errs.add(path, "%q: the embedded etcd member speaks plain http only (https needs member certificates, which Triad does not configure)", u)
+		errs.Add(path, "%q: the embedded etcd member speaks plain http only (https needs member certificates, which Triad does not configure)", u)
 		return ""
 	}
 	host, port, err := net.SplitHostPort(parsed.Host)
 	if err != nil {
-		errs.add(path, "%q has no port (etcd needs host:port)", u)
+		errs.Add(path, "%q has no port (etcd needs host:port)", u)
 		return ""
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil || port == "0" {
-		errs.add(path, "%q has port %q, which is not a number in 1..65535", u, port)
+		errs.Add(path, "%q has port %q, which is not a number in 1..65535", u, port)
 		return ""
 	}
 	ip := net.ParseIP(host)
 	switch {
 	case ip == nil && host != "localhost": // etcd accepts no other name
-		errs.add(path, "%q: the host must be an IP address or localhost (etcd binds to it)", u)
+		errs.Add(path, "%q: the host must be an IP address or localhost (etcd binds to it)", u)
 		return ""
 	case ip != nil && ip.IsUnspecified():
-		errs.add(path, "%q: %s cannot be advertised to the other members; give this node's own IP address", u, host)
+		errs.Add(path, "%q: %s cannot be advertised to the other members; give this node's own IP address", u, host)
 		return ""
 	}
 	return strings.ToLower(parsed.Host)

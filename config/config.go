@@ -2,12 +2,13 @@
 // defaults, strict decoding (unknown keys are errors with their line) and
 // validation.
 //
-// Load and Parse decode the file by walking its yaml.Node tree against these
-// types (decode.go), which rejects unknown keys and ill-typed values and
-// records the line of every key path. Defaults are then applied to the keys
-// the file leaves out (defaults.go) and Validate (validate.go, tls.go)
-// reports problems by key path; Parse maps each path back to its line. The
-// keys are documented in docs/configuration.md.
+// Load and Parse decode the file with DecodeStrict (strict.go), which walks
+// its yaml.Node tree against these types (decode.go), rejects unknown keys
+// and ill-typed values and records the line of every key path; other
+// programs' files (triad-lbagent's) decode with it too. Defaults are then
+// applied to the keys the file leaves out (defaults.go) and Validate
+// (validate.go, tls.go) reports problems by key path; Parse maps each path
+// back to its line. The keys are documented in docs/configuration.md.
 package config
 
 import "time"

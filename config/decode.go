@@ -23,7 +23,7 @@ const (
 type walker struct {
 	lines lineIndex       // key path → line of the key (or of the list item)
 	set   map[string]bool // key paths given a non-null value
-	errs  errList
+	errs  Errors
 }
 
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
@@ -52,6 +52,8 @@ func (w *walker) decode(n *yaml.Node, path string, v reflect.Value) {
 		w.decode(n, path, v.Elem())
 	case reflect.Struct:
 		w.decodeStruct(n, path, v)
+	case reflect.Map:
+		w.decodeMap(n, path, v)
 	case reflect.Slice:
 		w.decodeSlice(n, path, v)
 	default:
@@ -65,6 +67,44 @@ func (w *walker) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		return
 	}
 	fields, names := yamlFields(v.Type())
+	w.eachKey(n, path, func(k, val *yaml.Node, kp string) {
+		idx, ok := fields[k.Value]
+		if !ok {
+			w.fail(k, kp, "unknown key%s", suggestion(k.Value, names))
+			return
+		}
+		w.decode(val, kp, v.Field(idx))
+	})
+}
+
+// decodeMap decodes a mapping of free keys, such as triad-lbagent's
+// "servers: {node: server}"; every key needs a value.
+func (w *walker) decodeMap(n *yaml.Node, path string, v reflect.Value) {
+	if v.Type().Key().Kind() != reflect.String {
+		w.fail(n, path, "unsupported field type %s", v.Type())
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		w.fail(n, path, "expected a mapping, got %s", describe(n))
+		return
+	}
+	m := reflect.MakeMap(v.Type())
+	w.eachKey(n, path, func(k, val *yaml.Node, kp string) {
+		elem := reflect.New(v.Type().Elem()).Elem()
+		w.decode(val, kp, elem)
+		if !w.set[kp] {
+			w.fail(val, kp, "missing value")
+			return
+		}
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
+	})
+	v.Set(m)
+}
+
+// eachKey calls fn with each key of mapping n, its value and its key path,
+// after recording the key's line; it reports, and skips, keys that are not
+// plain strings and keys given twice.
+func (w *walker) eachKey(n *yaml.Node, path string, fn func(k, val *yaml.Node, kp string)) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := resolveAlias(n.Content[i]), n.Content[i+1]
@@ -79,12 +119,7 @@ func (w *walker) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		}
 		seen[k.Value] = k.Line
 		w.lines[kp] = k.Line
-		idx, ok := fields[k.Value]
-		if !ok {
-			w.fail(k, kp, "unknown key%s", suggestion(k.Value, names))
-			continue
-		}
-		w.decode(val, kp, v.Field(idx))
+		fn(k, val, kp)
 	}
 }
 
@@ -225,7 +260,7 @@ func kindName(t reflect.Type) string {
 		return "a string"
 	case reflect.Bool:
 		return "a boolean"
-	case reflect.Struct:
+	case reflect.Struct, reflect.Map:
 		return "a mapping"
 	case reflect.Slice:
 		return "a list"

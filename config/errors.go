@@ -3,11 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// Error is one problem in a configuration. Validate returns Errors with Path
-// and Msg set; Load and Parse also fill in File and Line. Msg names the
+// Error is one problem in a configuration. Validate reports each problem as
+// an Error with Path and Msg set; Load and Parse also fill in File and Line. Msg names the
 // offending value. Err, if set, is the underlying cause (an *fs.PathError's
 // inner error, a TLS loading error, ...) and is reachable with errors.Is/As.
 type Error struct {
@@ -43,18 +44,25 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// errList collects problems; err joins them (nil when there are none).
-type errList []error
+// Errors collects the problems a validation finds, each an *Error with Path
+// and Msg set; Err returns them as one error. Validate builds one, and so
+// can a package that checks its own file against config's types.
+type Errors []error
 
-func (l *errList) add(path, format string, args ...any) {
+// Add records a problem at key path; format and args say what is wrong,
+// naming the offending value.
+func (l *Errors) Add(path, format string, args ...any) {
 	*l = append(*l, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (l *errList) addCause(path string, cause error, format string, args ...any) {
+// AddCause is Add with an underlying cause, kept as the *Error's Err.
+func (l *Errors) AddCause(path string, cause error, format string, args ...any) {
 	*l = append(*l, &Error{Path: path, Msg: fmt.Sprintf(format, args...), Err: cause})
 }
 
-func (l errList) err() error {
+// Err returns nil when l is empty, its only error, or all of them joined
+// with errors.Join.
+func (l Errors) Err() error {
 	switch len(l) {
 	case 0:
 		return nil
@@ -91,17 +99,23 @@ func parentPath(path string) string {
 	return path[:i]
 }
 
-// locate sets File and Line on every *Error in err (a single error or an
-// errors.Join of them) and returns err.
+// locate sets File, and Line where it is unknown, on every *Error in err (a
+// single error or an errors.Join of them), and returns the errors in the
+// order of their lines.
 func locate(err error, file string, ix lineIndex) error {
 	if err == nil {
 		return nil
 	}
-	var list []error
+	list := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
+		list = slices.Clone(j.Unwrap())
+	}
+	lineOf := func(e error) int {
+		var ce *Error
+		if !errors.As(e, &ce) {
+			return 0
+		}
+		return ce.Line
 	}
 	for _, e := range list {
 		var ce *Error
@@ -112,5 +126,9 @@ func locate(err error, file string, ix lineIndex) error {
 			}
 		}
 	}
-	return err
+	if len(list) == 1 {
+		return list[0]
+	}
+	slices.SortStableFunc(list, func(a, b error) int { return lineOf(a) - lineOf(b) })
+	return errors.Join(list...)
 }

@@ -18,13 +18,13 @@ type ReplicationTLS struct {
 
 // checkSecurity reports a replication section that neither secures the
 // stream nor says, with insecure, that it need not be.
-func (r *Replication) checkSecurity(errs *errList, cluster, node string) {
+func (r *Replication) checkSecurity(errs *Errors, cluster, node string) {
 	const p = "cluster.replication"
 	switch {
 	case r.TLS == nil && !r.Insecure:
-		errs.add(p+".tls", "missing: the replication stream needs mutual TLS (ca, cert and key; `triadctl certs init` makes them), or insecure: true for plaintext without authentication (one test machine only)")
+		errs.Add(p+".tls", "missing: the replication stream needs mutual TLS (ca, cert and key; `triadctl certs init` makes them), or insecure: true for plaintext without authentication (one test machine only)")
 	case r.TLS != nil && r.Insecure:
-		errs.add(p+".insecure", "true cannot be combined with %s.tls: remove one of them", p)
+		errs.Add(p+".insecure", "true cannot be combined with %s.tls: remove one of them", p)
 	case r.TLS != nil:
 		r.TLS.check(errs, p+".tls", cluster, node)
 	}
@@ -33,13 +33,13 @@ func (r *Replication) checkSecurity(errs *errList, cluster, node string) {
 // check loads the three files, and checks that the certificate is signed
 // by the CA for both directions of a connection and, if it carries a Triad
 // identity, that it names this cluster and node.
-func (t *ReplicationTLS) check(errs *errList, path, cluster, node string) {
+func (t *ReplicationTLS) check(errs *Errors, path, cluster, node string) {
 	caPEM := readPEM(errs, path+".ca", t.CA)
 	certPEM := readPEM(errs, path+".cert", t.Cert)
 	keyPEM := readPEM(errs, path+".key", t.Key)
 	pool := x509.NewCertPool()
 	if caPEM != nil && !pool.AppendCertsFromPEM(caPEM) {
-		errs.add(path+".ca", "%q holds no PEM certificate", t.CA)
+		errs.Add(path+".ca", "%q holds no PEM certificate", t.CA)
 		caPEM = nil
 	}
 	if certPEM == nil || keyPEM == nil {
@@ -47,12 +47,12 @@ func (t *ReplicationTLS) check(errs *errList, path, cluster, node string) {
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		errs.addCause(path+".cert", err, "cert %q and key %q do not load as a key pair", t.Cert, t.Key)
+		errs.AddCause(path+".cert", err, "cert %q and key %q do not load as a key pair", t.Cert, t.Key)
 		return
 	}
 	leaf := pair.Leaf
 	if c, n, ok := pki.Identity(leaf); ok && (c != cluster || n != node) {
-		errs.add(path+".cert", "%q is the certificate of node %q of cluster %q; this is node %q of cluster %q", t.Cert, n, c, node, cluster)
+		errs.Add(path+".cert", "%q is the certificate of node %q of cluster %q; this is node %q of cluster %q", t.Cert, n, c, node, cluster)
 	}
 	if caPEM == nil {
 		return
@@ -60,7 +60,7 @@ func (t *ReplicationTLS) check(errs *errList, path, cluster, node string) {
 	for _, usage := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
 		_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{usage}})
 		if err != nil {
-			errs.addCause(path+".cert", err, "%q does not verify against ca %q for %s", t.Cert, t.CA, usageName(usage))
+			errs.AddCause(path+".cert", err, "%q does not verify against ca %q for %s", t.Cert, t.CA, usageName(usage))
 			return
 		}
 	}

@@ -20,12 +20,12 @@ func (t *TLSConfig) ClientCertRequired() bool {
 
 // ServerConfig loads the PEM files named by t and returns the server side
 // *tls.Config of the listener: its certificate, minimum version and, with
-// client_ca, client certificate verification. Errors are *Errors whose
-// paths start with "tls.".
+// client_ca, client certificate verification. Its errors are *Error values
+// whose paths start with "tls.".
 func (t *TLSConfig) ServerConfig() (*tls.Config, error) {
-	var errs errList
+	var errs Errors
 	cfg := t.check(&errs, "tls")
-	if err := errs.err(); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -34,7 +34,7 @@ func (t *TLSConfig) ServerConfig() (*tls.Config, error) {
 // check validates t, reporting problems under path (e.g.
 // "mqtt.listeners[0].tls"), and returns the resulting *tls.Config, or nil
 // if there were problems.
-func (t *TLSConfig) check(errs *errList, path string) *tls.Config {
+func (t *TLSConfig) check(errs *Errors, path string) *tls.Config {
 	before := len(*errs)
 	cfg := &tls.Config{ClientAuth: tls.NoClientCert}
 	switch t.MinVersion {
@@ -50,7 +50,7 @@ func (t *TLSConfig) check(errs *errList, path string) *tls.Config {
 	if certPEM != nil && keyPEM != nil {
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			errs.addCause(path+".cert", err, "cert %q and key %q do not load as a key pair", t.Cert, t.Key)
+			errs.AddCause(path+".cert", err, "cert %q and key %q do not load as a key pair", t.Cert, t.Key)
 		} else {
 			cfg.Certificates = []tls.Certificate{pair}
 		}
@@ -60,7 +60,7 @@ func (t *TLSConfig) check(errs *errList, path string) *tls.Config {
 		if caPEM := readPEM(errs, path+".client_ca", t.ClientCA); caPEM != nil {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(caPEM) {
-				errs.add(path+".client_ca", "%q holds no PEM certificate", t.ClientCA)
+				errs.Add(path+".client_ca", "%q holds no PEM certificate", t.ClientCA)
 			}
 			cfg.ClientCAs = pool
 		}
@@ -69,7 +69,7 @@ func (t *TLSConfig) check(errs *errList, path string) *tls.Config {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	case t.RequireClientCert != nil && *t.RequireClientCert:
-		errs.add(path+".require_client_cert", "true needs client_ca: client certificates are verified against that CA")
+		errs.Add(path+".require_client_cert", "true needs client_ca: client certificates are verified against that CA")
 	}
 	if len(*errs) > before {
 		return nil
@@ -79,9 +79,9 @@ func (t *TLSConfig) check(errs *errList, path string) *tls.Config {
 
 // readPEM reads the file named at path, reporting a missing name or an
 // unreadable file; it returns nil on failure.
-func readPEM(errs *errList, path, file string) []byte {
+func readPEM(errs *Errors, path, file string) []byte {
 	if file == "" {
-		errs.add(path, "missing: the path of a PEM file is required")
+		errs.Add(path, "missing: the path of a PEM file is required")
 		return nil
 	}
 	data, err := os.ReadFile(file)
@@ -90,7 +90,7 @@ func readPEM(errs *errList, path, file string) []byte {
 		if errors.As(err, &pe) {
 			err = pe.Err // the file name is already in the message
 		}
-		errs.addCause(path, err, "%q cannot be read", file)
+		errs.AddCause(path, err, "%q cannot be read", file)
 		return nil
 	}
 	return data

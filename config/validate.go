@@ -23,7 +23,7 @@ var (
 // joined with errors.Join, each naming the key path and the offending value.
 // It reads the TLS files it names but does not require node.data_dir to exist.
 func (c *Config) Validate() error {
-	var errs errList
+	var errs Errors
 	c.Node.validate(&errs)
 	if c.Cluster != nil {
 		c.Cluster.validate(&errs, &c.Node)
@@ -36,30 +36,37 @@ func (c *Config) Validate() error {
 		c.Cluster.Replication.checkSecurity(&errs, c.Cluster.Name, c.Node.Name)
 	}
 	if c.Store.MaxBatch < 1 {
-		errs.add("store.max_batch", "%d is too small; must be >= 1", c.Store.MaxBatch)
+		errs.Add("store.max_batch", "%d is too small; must be >= 1", c.Store.MaxBatch)
 	}
-	checkEnum(&errs, "log.level", c.Log.Level, logLevels)
-	checkEnum(&errs, "log.format", c.Log.Format, logFormats)
-	return errs.err()
+	c.Log.Check(&errs, "log")
+	return errs.Err()
 }
 
-func (n *Node) validate(errs *errList) {
+// Check reports, under path (e.g. "log"), a level or format that is missing
+// or not one of those the logger knows. Validate calls it, and so does
+// triad-lbagent, whose file has the same log section.
+func (l *Log) Check(errs *Errors, path string) {
+	checkEnum(errs, path+".level", l.Level, logLevels)
+	checkEnum(errs, path+".format", l.Format, logFormats)
+}
+
+func (n *Node) validate(errs *Errors) {
 	switch {
 	case n.Name == "":
-		errs.add("node.name", "missing: every node needs a name unique in its cluster")
+		errs.Add("node.name", "missing: every node needs a name unique in its cluster")
 	case !nodeNameRE.MatchString(n.Name):
-		errs.add("node.name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", n.Name)
+		errs.Add("node.name", "%q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", n.Name)
 	}
 	if n.DataDir == "" {
-		errs.add("node.data_dir", "missing: the directory for the node's durable state is required")
+		errs.Add("node.data_dir", "missing: the directory for the node's durable state is required")
 	}
 }
 
 // validateListeners checks each listener and returns the listening
 // addresses in use (normalised host:port → key path) for the HTTP check.
-func (m *MQTT) validateListeners(errs *errList) map[string]string {
+func (m *MQTT) validateListeners(errs *Errors) map[string]string {
 	if len(m.Listeners) == 0 {
-		errs.add("mqtt.listeners", "missing: at least one listener is required")
+		errs.Add("mqtt.listeners", "missing: at least one listener is required")
 	}
 	ids := map[string]string{}
 	addrs := map[string]string{}
@@ -67,9 +74,9 @@ func (m *MQTT) validateListeners(errs *errList) map[string]string {
 		p := fmt.Sprintf("mqtt.listeners[%d]", i)
 		switch other, dup := ids[l.ID]; {
 		case l.ID == "":
-			errs.add(p+".id", "missing")
+			errs.Add(p+".id", "missing")
 		case dup:
-			errs.add(p+".id", "%q is already the id of %s", l.ID, other)
+			errs.Add(p+".id", "%q is already the id of %s", l.ID, other)
 		default:
 			ids[l.ID] = p
 		}
@@ -77,9 +84,9 @@ func (m *MQTT) validateListeners(errs *errList) map[string]string {
 		checkListenAddress(errs, p+".address", l.Address, addrs)
 		switch {
 		case l.Type == "tls" && l.TLS == nil:
-			errs.add(p+".tls", "missing: a tls listener needs tls.cert and tls.key")
+			errs.Add(p+".tls", "missing: a tls listener needs tls.cert and tls.key")
 		case l.Type == "tcp" && l.TLS != nil:
-			errs.add(p+".tls", "not allowed on a tcp listener (use type tls, or websocket for wss)")
+			errs.Add(p+".tls", "not allowed on a tcp listener (use type tls, or websocket for wss)")
 		case l.TLS != nil:
 			l.TLS.check(errs, p+".tls")
 		}
@@ -87,22 +94,22 @@ func (m *MQTT) validateListeners(errs *errList) map[string]string {
 	return addrs
 }
 
-func (l *Limits) validate(errs *errList) {
+func (l *Limits) validate(errs *Errors) {
 	if l.MaxClients < 0 {
-		errs.add("mqtt.limits.max_clients", "%d is negative; use 0 for unlimited", l.MaxClients)
+		errs.Add("mqtt.limits.max_clients", "%d is negative; use 0 for unlimited", l.MaxClients)
 	}
 	if l.MaxInflight < 1 {
-		errs.add("mqtt.limits.max_inflight", "%d is too small; must be >= 1", l.MaxInflight)
+		errs.Add("mqtt.limits.max_inflight", "%d is too small; must be >= 1", l.MaxInflight)
 	}
 	if l.ReceiveMaximum < 1 { // a Receive Maximum of 0 is a protocol error (MQTT 5 §3.1.2.11.3)
-		errs.add("mqtt.limits.receive_maximum", "%d is too small; must be >= 1", l.ReceiveMaximum)
+		errs.Add("mqtt.limits.receive_maximum", "%d is too small; must be >= 1", l.ReceiveMaximum)
 	}
 	if l.MaxQueuedMessages < 1 {
-		errs.add("mqtt.limits.max_queued_messages", "%d is too small; must be >= 1", l.MaxQueuedMessages)
+		errs.Add("mqtt.limits.max_queued_messages", "%d is too small; must be >= 1", l.MaxQueuedMessages)
 	}
 }
 
-func (h *HTTP) validate(errs *errList, listeners map[string]string) {
+func (h *HTTP) validate(errs *Errors, listeners map[string]string) {
 	if h.Address == "" {
 		return
 	}
@@ -112,9 +119,9 @@ func (h *HTTP) validate(errs *errList, listeners map[string]string) {
 // checkListenAddress checks that addr is host:port with a numeric port in
 // 0..65535 and not already in use (a map of normalised address → key path,
 // to which addr is added). Port 0 (any free port) never conflicts.
-func checkListenAddress(errs *errList, path, addr string, used map[string]string) {
+func checkListenAddress(errs *Errors, path, addr string, used map[string]string) {
 	if addr == "" {
-		errs.add(path, `missing: a host:port address such as "0.0.0.0:1883" is required`)
+		errs.Add(path, `missing: a host:port address such as "0.0.0.0:1883" is required`)
 		return
 	}
 	host, port, err := net.SplitHostPort(addr)
@@ -124,12 +131,12 @@ func checkListenAddress(errs *errList, path, addr string, used map[string]string
 		if errors.As(err, &ae) {
 			reason = ae.Err
 		}
-		errs.add(path, "%q is not a host:port address (%s)", addr, reason)
+		errs.Add(path, "%q is not a host:port address (%s)", addr, reason)
 		return
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
-		errs.add(path, "%q has port %q, which is not a number in 0..65535", addr, port)
+		errs.Add(path, "%q has port %q, which is not a number in 0..65535", addr, port)
 		return
 	}
 	if n == 0 {
@@ -137,18 +144,18 @@ func checkListenAddress(errs *errList, path, addr string, used map[string]string
 	}
 	key := net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(n, 10))
 	if other, dup := used[key]; dup {
-		errs.add(path, "%q is already used by %s", addr, other)
+		errs.Add(path, "%q is already used by %s", addr, other)
 		return
 	}
 	used[key] = path
 }
 
 // checkEnum reports v at path unless it is one of allowed.
-func checkEnum(errs *errList, path, v string, allowed []string) {
+func checkEnum(errs *Errors, path, v string, allowed []string) {
 	switch {
 	case v == "":
-		errs.add(path, "missing: must be one of %s", strings.Join(allowed, ", "))
+		errs.Add(path, "missing: must be one of %s", strings.Join(allowed, ", "))
 	case !slices.Contains(allowed, v):
-		errs.add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		errs.Add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	}
 }

@@ -2,18 +2,14 @@ package lbagent
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -76,16 +72,19 @@ func LoadConfig(path string) (*Config, error) {
 // default.
 func ParseConfig(data []byte, name string) (*Config, error) {
 	c := &Config{}
-	set, lines, err := decodeStrict(data, name, c)
+	doc, err := config.DecodeStrict(data, name, configTop, c)
 	if err != nil {
 		return nil, err
 	}
-	c.applyDefaults(func(path string) bool { return set[path] })
+	c.applyDefaults(doc.Given)
 	if err := c.Validate(); err != nil {
-		return nil, locate(err, name, lines)
+		return nil, doc.Locate(err)
 	}
 	return c, nil
 }
+
+// configTop is what the top level of the agent's file holds.
+var configTop = config.TopLevel{Keys: "cluster, etcd, haproxy, servers, reconcile_interval, fallback_after and log"}
 
 // ApplyDefaults fills every zero field of a Config built in code.
 func (c *Config) ApplyDefaults() { c.applyDefaults(func(string) bool { return false }) }
@@ -108,114 +107,71 @@ func setDefault[T comparable](p *T, def T, given bool) {
 	}
 }
 
-var (
-	nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
-	logLevels  = []string{"debug", "info", "warn", "error"}
-	logFormats = []string{"text", "json"}
-)
+var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
 
 // Validate checks c (with its defaults applied) and returns every problem,
 // each a *config.Error naming the key path and the value. It reads the TLS
 // files it names.
 func (c *Config) Validate() error {
-	var errs errList
+	var errs config.Errors
 	if err := config.CheckClusterName(c.Cluster); err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
-			errs.add("cluster", "%s", ce.Msg)
+			errs.Add("cluster", "%s", ce.Msg)
 		} else {
-			errs.add("cluster", "%v", err)
+			errs.Add("cluster", "%v", err)
 		}
 	}
 	c.Etcd.validate(&errs)
 	c.HAProxy.validate(&errs)
 	c.validateServers(&errs)
 	if c.ReconcileInterval.D() < 100*time.Millisecond {
-		errs.add("reconcile_interval", "%v is too short; must be at least 100ms", c.ReconcileInterval.D())
+		errs.Add("reconcile_interval", "%v is too short; must be at least 100ms", c.ReconcileInterval.D())
 	}
 	if f := c.FallbackAfter.D(); f != 0 && f < c.ReconcileInterval.D() {
-		errs.add("fallback_after", "%v is shorter than reconcile_interval (%v); give at least that, or 0 to never fall back", f, c.ReconcileInterval.D())
+		errs.Add("fallback_after", "%v is shorter than reconcile_interval (%v); give at least that, or 0 to never fall back", f, c.ReconcileInterval.D())
 	}
-	checkEnum(&errs, "log.level", c.Log.Level, logLevels)
-	checkEnum(&errs, "log.format", c.Log.Format, logFormats)
-	return errs.err()
+	c.Log.Check(&errs, "log")
+	return errs.Err()
 }
 
-func (e *Etcd) validate(errs *errList) {
+func (e *Etcd) validate(errs *config.Errors) {
 	if len(e.Endpoints) == 0 {
-		errs.add("etcd.endpoints", `missing: list the cluster's etcd client URLs, e.g. ["http://10.0.0.1:2379"]`)
+		errs.Add("etcd.endpoints", `missing: list the cluster's etcd client URLs, e.g. ["http://10.0.0.1:2379"]`)
 	}
 	for i, ep := range e.Endpoints {
 		p := fmt.Sprintf("etcd.endpoints[%d]", i)
 		u, err := url.Parse(ep)
 		switch {
 		case ep == "":
-			errs.add(p, `missing: a URL such as "http://10.0.0.1:2379" is required`)
+			errs.Add(p, `missing: a URL such as "http://10.0.0.1:2379" is required`)
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			errs.add(p, "%q is not an http:// or https:// URL with a host", ep)
+			errs.Add(p, "%q is not an http:// or https:// URL with a host", ep)
 		case e.TLS != nil && u.Scheme != "https":
-			errs.add(p, "%q is plain http, but etcd.tls is set: use https:// endpoints", ep)
+			errs.Add(p, "%q is plain http, but etcd.tls is set: use https:// endpoints", ep)
 		}
 	}
 	if e.DialTimeout.D() <= 0 {
-		errs.add("etcd.dial_timeout", "%v must be above 0", e.DialTimeout.D())
+		errs.Add("etcd.dial_timeout", "%v must be above 0", e.DialTimeout.D())
 	}
 	if e.TLS != nil {
-		checkEtcdTLS(errs, "etcd.tls", e.TLS)
+		e.TLS.Check(errs, "etcd.tls")
 	}
 }
 
-// checkEtcdTLS reports a cert without its key (or the reverse) and files
-// that cannot be read or hold no usable PEM data, as Triad's own config
-// does for cluster.etcd.tls.
-func checkEtcdTLS(errs *errList, path string, t *config.EtcdTLS) {
-	switch {
-	case t.Cert != "" && t.Key == "":
-		errs.add(path+".key", "missing: cert %q needs its key (give both or neither)", t.Cert)
-	case t.Key != "" && t.Cert == "":
-		errs.add(path+".cert", "missing: key %q needs its certificate (give both or neither)", t.Key)
-	case t.Cert != "":
-		certPEM := readPEM(errs, path+".cert", t.Cert)
-		keyPEM := readPEM(errs, path+".key", t.Key)
-		if certPEM != nil && keyPEM != nil {
-			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-				errs.addCause(path+".cert", err, "cert %q and key %q do not load as a key pair", t.Cert, t.Key)
-			}
-		}
-	}
-	if t.CA != "" {
-		if caPEM := readPEM(errs, path+".ca", t.CA); caPEM != nil && !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
-			errs.add(path+".ca", "%q holds no PEM certificate", t.CA)
-		}
-	}
-}
-
-func readPEM(errs *errList, path, file string) []byte {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the file name is already in the message
-		}
-		errs.addCause(path, err, "%q cannot be read", file)
-		return nil
-	}
-	return data
-}
-
-func (h *HAProxy) validate(errs *errList) {
+func (h *HAProxy) validate(errs *config.Errors) {
 	if _, _, err := ParseSocket(h.Socket); err != nil {
-		errs.add("haproxy.socket", "%q is not a unix socket path (/run/haproxy/admin.sock, unix@PATH) nor ipv4@HOST:PORT", h.Socket)
+		errs.Add("haproxy.socket", "%q is not a unix socket path (/run/haproxy/admin.sock, unix@PATH) nor ipv4@HOST:PORT", h.Socket)
 	}
 	if err := CheckName("backend", h.Backend); err != nil {
-		errs.add("haproxy.backend", "%q: HAProxy names are 1 to 127 characters from A-Z a-z 0-9 - _ . :", h.Backend)
+		errs.Add("haproxy.backend", "%q: HAProxy names are 1 to 127 characters from A-Z a-z 0-9 - _ . :", h.Backend)
 	}
 	if h.Timeout.D() <= 0 {
-		errs.add("haproxy.timeout", "%v must be above 0", h.Timeout.D())
+		errs.Add("haproxy.timeout", "%v must be above 0", h.Timeout.D())
 	}
 }
 
-func (c *Config) validateServers(errs *errList) {
+func (c *Config) validateServers(errs *config.Errors) {
 	nodes := make([]string, 0, len(c.Servers))
 	for n := range c.Servers {
 		nodes = append(nodes, n)
@@ -225,14 +181,14 @@ func (c *Config) validateServers(errs *errList) {
 	for _, n := range nodes {
 		s, p := c.Servers[n], "servers."+n
 		if !nodeNameRE.MatchString(n) {
-			errs.add(p, "node name %q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", n)
+			errs.Add(p, "node name %q must be 1 to 63 characters from A-Z a-z 0-9 . _ -", n)
 		}
 		if err := CheckName("server", s); err != nil {
-			errs.add(p, "server name %q: HAProxy names are 1 to 127 characters from A-Z a-z 0-9 - _ . :", s)
+			errs.Add(p, "server name %q: HAProxy names are 1 to 127 characters from A-Z a-z 0-9 - _ . :", s)
 			continue
 		}
 		if other, dup := bySrv[s]; dup {
-			errs.add(p, "server %q is already the server of node %q: each node needs its own", s, other)
+			errs.Add(p, "server %q is already the server of node %q: each node needs its own", s, other)
 			continue
 		}
 		bySrv[s] = n
@@ -267,15 +223,6 @@ func (c *Config) NodeOf(server string) string {
 // same as the triad daemon's.
 func (c *Config) Logger(w io.Writer) *slog.Logger {
 	return (&config.Config{Log: c.Log}).Logger(w)
-}
-
-func checkEnum(errs *errList, path, v string, allowed []string) {
-	switch {
-	case v == "":
-		errs.add(path, "missing: must be one of %s", strings.Join(allowed, ", "))
-	case !slices.Contains(allowed, v):
-		errs.add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
-	}
 }
 
 // Effective renders c as YAML with every key written out, for

@@ -16,7 +16,8 @@
 //	                    rule), goal + HAProxy's servers → ordered steps
 //	agent.go            the main loop: one goroutine owns the knowledge and
 //	                    every HAProxy command
-//	config.go decode.go the YAML config, decoded strictly like Triad's own
+//	config.go           the YAML config, decoded strictly by Triad's own
+//	                    decoder (config.DecodeStrict)
 //	fake.go             MemHAProxy, an in-memory Balancer for tests
 //	haproxytest/        real haproxy processes for tests
 //
