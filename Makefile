@@ -2,7 +2,7 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/triadmq/triad/version.Version=$(VERSION)
-BINS    := triad triadctl
+BINS    := triad triadctl triad-lbagent
 TESTFLAGS ?= -race -count=1 -timeout 30m
 
 .PHONY: all build test unit lint deps bench bench-catchup chaos demo clean
@@ -30,8 +30,10 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# A three-node cluster on 127.0.0.1 until Ctrl-C (README: "Run a
-# three-node cluster"). DEMOFLAGS go to triad demo, e.g. --base-port 31000.
+# A three-node cluster on 127.0.0.1 behind HAProxy and triad-lbagent, until
+# Ctrl-C (README). deps installs haproxy; build makes bin/triad-lbagent,
+# which triad demo finds beside bin/triad. DEMOFLAGS go to triad demo, e.g.
+# --base-port 31000, or --no-haproxy for the nodes alone.
 demo: deps build
 	bin/triad demo $(DEMOFLAGS)
 

@@ -227,7 +227,8 @@ start_triad() {
 	PID[triad]=$!
 }
 
-# start_triad_cluster runs `triad demo`: three nodes with embedded etcd and
+# start_triad_cluster runs `triad demo --no-haproxy` (clients go to the
+# leader directly): three nodes with embedded etcd and
 # synchronous replication, in $cluster_dir on a free range of ports.
 # wait_cluster finds the leader, whose MQTT address ADDR gets.
 start_triad_cluster() {
@@ -241,7 +242,7 @@ start_triad_cluster() {
 	fi
 	free_base_port || return 1
 	LOG[triad-cluster]=$tmp/cluster-demo.log
-	"$TRIAD_BIN" demo --dir "$cluster_dir" --base-port "$REPLY" >"${LOG[triad-cluster]}" 2>&1 &
+	"$TRIAD_BIN" demo --no-haproxy --dir "$cluster_dir" --base-port "$REPLY" >"${LOG[triad-cluster]}" 2>&1 &
 	PID[triad-cluster]=$!
 }
 

@@ -17,7 +17,8 @@ import (
 	"time"
 )
 
-// The tests here build the real triad binary (with -race) and run it.
+// The tests here build the real triad and triad-lbagent binaries (with
+// -race), side by side as make build does, and run them.
 
 var (
 	buildOnce sync.Once
@@ -26,7 +27,8 @@ var (
 	buildErr  error
 )
 
-// triadBinary builds cmd/triad once per test run; it skips under -short.
+// triadBinary builds cmd/triad, and cmd/triad-lbagent beside it, once per
+// test run; it skips under -short.
 func triadBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
@@ -37,9 +39,10 @@ func triadBinary(t *testing.T) string {
 			return
 		}
 		buildBin = filepath.Join(buildDir, "triad")
-		out, err := exec.Command("go", "build", "-race", "-o", buildBin, "github.com/triadmq/triad/cmd/triad").CombinedOutput()
+		out, err := exec.Command("go", "build", "-race", "-o", buildDir+string(filepath.Separator),
+			"github.com/triadmq/triad/cmd/triad", "github.com/triadmq/triad/cmd/triad-lbagent").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build triad: %w\n%s", err, out)
+			buildErr = fmt.Errorf("go build triad and triad-lbagent: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -56,20 +59,29 @@ func cleanupBuild() {
 	}
 }
 
-// checkLogs fails the test if a node's log holds a race report, and logs
-// every node's log if the test failed.
+// checkLogs fails the test if a node's log or the agent's holds a race
+// report, and logs every log if the test failed.
 func checkLogs(t *testing.T, l *Layout) {
 	t.Helper()
+	logs := map[string]string{AgentProcess: l.Proxy.AgentLogPath, HAProxyProcess: l.Proxy.LogPath}
+	names := []string{AgentProcess, HAProxyProcess}
 	for _, n := range l.Nodes {
-		data, err := os.ReadFile(n.LogPath)
+		logs[n.Name] = n.LogPath
+		names = append(names, n.Name)
+	}
+	for _, name := range names {
+		data, err := os.ReadFile(logs[name])
+		if errors.Is(err, os.ErrNotExist) && (name == AgentProcess || name == HAProxyProcess) {
+			continue // not started
+		}
 		if err != nil {
-			t.Errorf("%s: %v", n.Name, err)
+			t.Errorf("%s: %v", name, err)
 			continue
 		}
 		if strings.Contains(string(data), "WARNING: DATA RACE") {
-			t.Errorf("the race detector reported a data race in %s:\n%s", n.Name, data)
+			t.Errorf("the race detector reported a data race in %s:\n%s", name, data)
 		} else if t.Failed() {
-			t.Logf("%s log:\n%s", n.Name, data)
+			t.Logf("%s log:\n%s", name, data)
 		}
 	}
 }
@@ -86,10 +98,13 @@ func httpStatus(url string) int {
 }
 
 // TestDemoCommand runs `triad demo`: demo.json names three running nodes,
-// each answers GET /health, one leads; SIGINT stops them all and the
-// command exits 0.
+// each answers GET /health, one leads, and HAProxy and triad-lbagent run
+// in front of them; an MQTT client reaches the leader through HAProxy's
+// one address, and again after a kill -9 of the leader; SIGINT stops
+// them all and the command exits 0.
 func TestDemoCommand(t *testing.T) {
 	bin := triadBinary(t)
+	haproxyBinary(t) // triad demo finds it itself; this fails early without one
 	base, err := FreeBasePort()
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +181,16 @@ func TestDemoCommand(t *testing.T) {
 			t.Errorf("leaders %v (%s), and the guide says:\n%s", leaders, summary(ps), &out)
 		}
 	}
+	if m, err = ReadManifest(l.ManifestPath()); err != nil {
+		t.Fatal(err)
+	}
+	if m.MQTT != l.Proxy.MQTTAddr || m.HAProxySocket != l.Proxy.Socket || !alive(m.HAProxyPID) || !alive(m.LBAgentPID) {
+		t.Fatalf("demo.json after the guide: %+v, want HAProxy at %s and running pids", m, l.Proxy.MQTTAddr)
+	}
+	if err := ProbeMQTT(ctx, m.MQTT); err != nil {
+		t.Fatalf("MQTT through HAProxy: %v", err)
+	}
+	failOverThroughProxy(t, l, m, &out, running)
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -184,9 +209,40 @@ func TestDemoCommand(t *testing.T) {
 			t.Errorf("%s (pid %d) still exists after triad demo exited", n.Name, n.PID)
 		}
 	}
+	if alive(m.HAProxyPID) || alive(m.LBAgentPID) {
+		t.Errorf("haproxy (pid %d) or triad-lbagent (pid %d) still exists after triad demo exited", m.HAProxyPID, m.LBAgentPID)
+	}
 	if !strings.Contains(out.String(), "Stopping the nodes") {
 		t.Errorf("no stop message in the output")
 	}
+}
+
+// failOverThroughProxy kills the leader the guide names with -9 and waits
+// until an MQTT client reaches the next one through HAProxy's address.
+func failOverThroughProxy(t *testing.T, l *Layout, m *Manifest, out *syncBuffer, running func() bool) {
+	t.Helper()
+	var leader ManifestNode
+	for _, n := range m.Nodes {
+		if strings.Contains(out.String(), fmt.Sprintf("kill -9 %d   (the leader, %s)", n.PID, n.Name)) {
+			leader = n
+		}
+	}
+	if leader.PID == 0 {
+		t.Fatalf("the guide names no leader's pid:\n%s", out)
+	}
+	if err := syscall.Kill(leader.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	waitFor(t, 20*time.Second, "a new leader in the output", func() bool {
+		return running() && strings.Count(out.String(), "; clients reach it through HAProxy at "+l.Proxy.MQTTAddr) > 0
+	})
+	waitFor(t, 20*time.Second, "an MQTT client through HAProxy after the kill", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return ProbeMQTT(ctx, l.Proxy.MQTTAddr) == nil
+	})
+	t.Logf("killed the leader %s; a client reached the next one through HAProxy %v later", leader.Name, time.Since(killed).Round(time.Millisecond))
 }
 
 // TestFailoverWithRealNodes uses the package as an end-to-end harness:

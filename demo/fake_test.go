@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,11 +20,15 @@ import (
 	"time"
 
 	"github.com/triadmq/triad/config"
+	"github.com/triadmq/triad/lbagent"
 )
 
 // The supervisor tests run this test binary as a fake `triad run`: it
-// loads the config, serves GET /health and GET /leader on http.address
-// and exits 0 on SIGTERM or SIGINT. Environment:
+// loads the config, serves GET /health and GET /leader on http.address,
+// answers an MQTT CONNECT on its listener with an accepting CONNACK while
+// it leads (else closes the connection), and exits 0 on SIGTERM or
+// SIGINT. Run with a config named lbagent.yaml it is a fake
+// `triad-lbagent run`: it loads the config and waits for SIGTERM. Environment:
 const (
 	envFake        = "TRIAD_DEMO_FAKE"                // "1": be a fake triad
 	envLeaderFile  = "TRIAD_DEMO_FAKE_LEADER_FILE"    // file holding the leader's name, read on each GET /leader; "-": no /leader
@@ -45,6 +50,9 @@ func fakeTriad(args []string) int {
 		fmt.Fprintf(os.Stderr, "fake triad: unexpected arguments %q\n", args)
 		return 2
 	}
+	if filepath.Base(args[2]) == "lbagent.yaml" {
+		return fakeAgent(args[2])
+	}
 	cfg, err := config.Load(args[2])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fake triad: %v\n", err)
@@ -64,12 +72,26 @@ func fakeTriad(args []string) int {
 	defer stop()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {})
-	if lf := os.Getenv(envLeaderFile); lf != "-" {
+	lf := os.Getenv(envLeaderFile)
+	leads := func() bool {
+		b, err := os.ReadFile(lf)
+		return lf == "-" || (err == nil && strings.TrimSpace(string(b)) == name)
+	}
+	if lf != "-" {
 		mux.HandleFunc("GET /leader", func(w http.ResponseWriter, r *http.Request) {
-			if b, err := os.ReadFile(lf); err != nil || strings.TrimSpace(string(b)) != name {
+			if !leads() {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}
 		})
+	}
+	if len(cfg.MQTT.Listeners) > 0 {
+		ml, err := net.Listen("tcp", cfg.MQTT.Listeners[0].Address)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fake triad %s: %v\n", name, err)
+			return 1
+		}
+		defer ml.Close()
+		go fakeMQTT(ml, leads)
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
@@ -87,6 +109,47 @@ func fakeTriad(args []string) int {
 	if err := srv.Close(); err != nil {
 		fmt.Fprintf(os.Stderr, "fake triad %s: %v\n", name, err)
 	}
+	return 0
+}
+
+// fakeMQTT accepts connections on l until it is closed: while leads(),
+// it answers the first read (a CONNECT) with an accepting CONNACK and
+// keeps the connection until the client closes it; otherwise it closes
+// the connection at once.
+func fakeMQTT(l net.Listener, leads func() bool) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			if !leads() || c.SetReadDeadline(time.Now().Add(5*time.Second)) != nil {
+				return
+			}
+			buf := make([]byte, 512)
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			if _, err := c.Write([]byte{0x20, 2, 0, 0}); err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, c) // until DISCONNECT and close, or the deadline
+		}()
+	}
+}
+
+// fakeAgent is a fake `triad-lbagent run`: it checks its config and waits
+// for SIGTERM or SIGINT.
+func fakeAgent(path string) int {
+	if _, err := lbagent.LoadConfig(path); err != nil {
+		fmt.Fprintf(os.Stderr, "fake triad-lbagent: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	fmt.Println("fake triad-lbagent running")
+	<-ctx.Done()
 	return 0
 }
 

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,20 +159,4 @@ func summary(ps []Probe) string {
 		parts[i] = p.String()
 	}
 	return strings.Join(parts, "; ")
-}
-
-// startFailure reports a child that has exited, with the end of its log.
-// A nil s reports nothing.
-func (s *Supervisor) startFailure() error {
-	if s == nil {
-		return nil
-	}
-	var errs []error
-	for _, n := range s.l.Nodes {
-		if st := s.ExitStatus(n.Name); st != "" {
-			errs = append(errs, fmt.Errorf("demo: %s exited during start (%s); the end of %s:\n%s",
-				n.Name, st, n.LogPath, tail(n.LogPath, 10)))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -8,14 +8,23 @@ import (
 )
 
 // Manifest is DIR/demo.json: what scripts and tests read to find the demo's
-// nodes. Its JSON names are a contract. The demo writes it once every node
-// has started and rewrites it when a node is restarted; it is not removed
+// nodes and the address clients use. Its JSON names are a contract. The
+// demo writes it once every node has started, rewrites it once HAProxy and
+// the agent run, and again when a process is restarted; it is not removed
 // when the demo stops, so a pid in it may be stale.
+//
+// MQTT, HAProxyPID, HAProxySocket and LBAgentPID are absent while HAProxy
+// is not (yet) running, and always with `triad demo --no-haproxy`: clients
+// then connect to the leader's own MQTT address.
 type Manifest struct {
-	Cluster string         `json:"cluster"`  // the cluster name (etcd prefix /triad/<cluster>/)
-	DemoPID int            `json:"demo_pid"` // the `triad demo` process: SIGHUP restarts stopped nodes
-	Etcd    []string       `json:"etcd"`     // client URLs of the etcd members
-	Nodes   []ManifestNode `json:"nodes"`
+	Cluster       string         `json:"cluster"`                  // the cluster name (etcd prefix /triad/<cluster>/)
+	DemoPID       int            `json:"demo_pid"`                 // the `triad demo` process: SIGHUP restarts stopped processes
+	Etcd          []string       `json:"etcd"`                     // client URLs of the etcd members
+	MQTT          string         `json:"mqtt,omitempty"`           // host:port of HAProxy's MQTT frontend: the address clients use
+	HAProxyPID    int            `json:"haproxy_pid,omitempty"`    // the haproxy process, the latest one started
+	HAProxySocket string         `json:"haproxy_socket,omitempty"` // absolute path of HAProxy's Runtime API socket (level admin)
+	LBAgentPID    int            `json:"lbagent_pid,omitempty"`    // the triad-lbagent process, the latest one started
+	Nodes         []ManifestNode `json:"nodes"`
 }
 
 // ManifestNode is one node in the manifest.

@@ -29,7 +29,8 @@ const (
 // Host is the address every demo node listens on.
 const Host = "127.0.0.1"
 
-// Port offsets: node i (0, 1, 2) uses base+Stride*i+offset.
+// Port offsets: node i (0, 1, 2) uses base+Stride*i+offset; HAProxy's
+// MQTT frontend, the one address clients use, is base+OffsetProxyMQTT.
 const (
 	Stride           = 10
 	OffsetMQTT       = 0
@@ -37,7 +38,8 @@ const (
 	OffsetEtcdClient = 2
 	OffsetEtcdPeer   = 3
 	OffsetRepl       = 4
-	spanPorts        = 2*Stride + OffsetRepl + 1 // base .. base+24
+	OffsetProxyMQTT  = 3 * Stride          // after the three nodes' blocks
+	spanPorts        = OffsetProxyMQTT + 1 // base .. base+30
 )
 
 // Timings of the demo cluster, short for a fast failover.
@@ -70,24 +72,38 @@ type Node struct {
 	KeyPath       string // DIR/certs/nN-key.pem: its key
 }
 
+// ProxyLayout is where HAProxy and triad-lbagent, in front of the nodes,
+// listen and keep their files (see WriteProxyFiles).
+type ProxyLayout struct {
+	MQTTAddr        string // host:port of HAProxy's MQTT frontend: the one address clients use
+	Dir             string // DIR/haproxy
+	ConfigPath      string // DIR/haproxy/haproxy.cfg
+	Socket          string // DIR/haproxy/admin.sock: the Runtime API (stats socket, level admin)
+	StateFile       string // DIR/haproxy/server-state: server-state-file
+	LogPath         string // DIR/haproxy/haproxy.log: HAProxy's stderr (its log, connections included)
+	AgentConfigPath string // DIR/lbagent.yaml
+	AgentLogPath    string // DIR/lbagent.log: triad-lbagent's stdout and stderr
+}
+
 // Layout is a demo cluster on one machine: three nodes, their ports and
-// files under one directory (absolute).
+// files under one directory (absolute), and HAProxy in front of them.
 type Layout struct {
 	Dir      string
 	Cluster  string
 	BasePort int
 	Nodes    []Node
 	CertsDir string // DIR/certs: the replication CA and node certificates
+	Proxy    ProxyLayout
 }
 
 // CAPath is the replication CA every node trusts.
 func (l *Layout) CAPath() string { return filepath.Join(l.CertsDir, "ca.pem") }
 
-// Port is one port a demo node listens on.
+// Port is one port the demo listens on.
 type Port struct {
 	Port int
-	Node string // n1, n2, n3
-	Use  string // mqtt, http, etcd client, etcd peer
+	Node string // n1, n2, n3, or haproxy
+	Use  string // mqtt, http, etcd client, etcd peer, replication
 }
 
 func (p Port) String() string {
@@ -123,6 +139,17 @@ func NewLayout(dir string, basePort int, cluster string) (*Layout, error) {
 			CertPath:      filepath.Join(l.CertsDir, name+".pem"),
 			KeyPath:       filepath.Join(l.CertsDir, name+"-key.pem"),
 		})
+	}
+	hd := filepath.Join(abs, "haproxy")
+	l.Proxy = ProxyLayout{
+		MQTTAddr:        net.JoinHostPort(Host, strconv.Itoa(basePort+OffsetProxyMQTT)),
+		Dir:             hd,
+		ConfigPath:      filepath.Join(hd, "haproxy.cfg"),
+		Socket:          filepath.Join(hd, "admin.sock"),
+		StateFile:       filepath.Join(hd, "server-state"),
+		LogPath:         filepath.Join(hd, "haproxy.log"),
+		AgentConfigPath: filepath.Join(abs, "lbagent.yaml"),
+		AgentLogPath:    filepath.Join(abs, "lbagent.log"),
 	}
 	return l, nil
 }
@@ -220,6 +247,14 @@ func (l *Layout) Node(name string) (Node, bool) {
 	return Node{}, false
 }
 
+func (l *Layout) nodeNames() []string {
+	names := make([]string, len(l.Nodes))
+	for i, n := range l.Nodes {
+		names[i] = n.Name
+	}
+	return names
+}
+
 // ManifestPath is DIR/demo.json.
 func (l *Layout) ManifestPath() string { return filepath.Join(l.Dir, ManifestFile) }
 
@@ -232,8 +267,14 @@ func (l *Layout) EtcdEndpoints() []string {
 	return eps
 }
 
-// Ports lists every port the demo listens on, node by node.
+// Ports lists every port the demo listens on: the nodes' (NodePorts),
+// then HAProxy's MQTT frontend.
 func (l *Layout) Ports() []Port {
+	return append(l.NodePorts(), Port{l.BasePort + OffsetProxyMQTT, "haproxy", "mqtt"})
+}
+
+// NodePorts lists the ports of the nodes, node by node.
+func (l *Layout) NodePorts() []Port {
 	var ps []Port
 	for i, n := range l.Nodes {
 		b := l.BasePort + Stride*i
@@ -247,11 +288,15 @@ func (l *Layout) Ports() []Port {
 	return ps
 }
 
-// CheckPorts tries to listen on every port of the layout and returns an
-// error naming each one that is busy.
-func (l *Layout) CheckPorts() error {
+// CheckPorts tries to listen on every port of the layout (Ports) and
+// returns an error naming each one that is busy.
+func (l *Layout) CheckPorts() error { return checkPorts(l.Ports()) }
+
+// checkPorts tries to listen on each of ps and returns an error naming
+// each one that is busy.
+func checkPorts(ps []Port) error {
 	var errs []error
-	for _, p := range l.Ports() {
+	for _, p := range ps {
 		ln, err := net.Listen("tcp", net.JoinHostPort(Host, strconv.Itoa(p.Port)))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s is busy: %w", p, err))

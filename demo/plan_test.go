@@ -50,8 +50,15 @@ func TestNewLayoutPortsAndPaths(t *testing.T) {
 		})
 	}
 	ports := l.Ports()
-	if len(ports) != 15 || ports[0] != (Port{21883, "n1", "mqtt"}) || ports[14] != (Port{21907, "n3", "replication"}) {
+	if len(ports) != 16 || ports[0] != (Port{21883, "n1", "mqtt"}) || ports[14] != (Port{21907, "n3", "replication"}) ||
+		ports[15] != (Port{21913, "haproxy", "mqtt"}) {
 		t.Errorf("Ports() = %v", ports)
+	}
+	if np := l.NodePorts(); !reflect.DeepEqual(np, ports[:15]) {
+		t.Errorf("NodePorts() = %v, want the first 15 of Ports()", np)
+	}
+	if l.Proxy.MQTTAddr != "127.0.0.1:21913" {
+		t.Errorf("HAProxy's MQTT frontend %q", l.Proxy.MQTTAddr)
 	}
 	if got := l.ManifestPath(); got != filepath.Join(l.Dir, "demo.json") {
 		t.Errorf("ManifestPath %q", got)
@@ -67,8 +74,8 @@ func TestNewLayoutBasePortRange(t *testing.T) {
 		{"zero", 0, false},
 		{"negative", -5, false},
 		{"lowest", 1, true},
-		{"highest", 65535 - 24, true},
-		{"last port beyond 65535", 65535 - 23, false},
+		{"highest", 65535 - 30, true},
+		{"last port (haproxy) beyond 65535", 65535 - 29, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,6 +196,17 @@ func TestCheckPortsNamesBusyPort(t *testing.T) {
 	if strings.Count(err.Error(), "is busy") != 1 {
 		t.Errorf("CheckPorts names other ports too: %v", err)
 	}
+
+	proxy, err := net.Listen("tcp", l.Proxy.MQTTAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	err = l.CheckPorts()
+	want = fmt.Sprintf("port %d (haproxy mqtt) is busy", base+OffsetProxyMQTT)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("CheckPorts: %v, want %q", err, want)
+	}
 }
 
 func TestManifestRoundTrip(t *testing.T) {
@@ -203,6 +221,7 @@ func TestManifestRoundTrip(t *testing.T) {
 		t.Fatalf("missing manifest: %v, want os.ErrNotExist", err)
 	}
 	m := l.manifest(7, map[string]int{"n1": 11, "n2": 12, "n3": 13})
+	m.MQTT, m.HAProxyPID, m.HAProxySocket, m.LBAgentPID = l.Proxy.MQTTAddr, 21, l.Proxy.Socket, 22
 	if err := WriteManifest(l.ManifestPath(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -219,9 +238,23 @@ func TestManifestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{`"cluster": "demo"`, `"etcd": [`, `"nodes": [`, `"name": "n2"`, `"pid": 12`,
-		`"mqtt": "127.0.0.1:21893"`, `"http": "127.0.0.1:21894"`, `"config": "`, `"log": "`} {
+		`"mqtt": "127.0.0.1:21893"`, `"http": "127.0.0.1:21894"`, `"config": "`, `"log": "`,
+		`"demo_pid": 7`, `"mqtt": "127.0.0.1:21913"`, `"haproxy_pid": 21`, `"haproxy_socket": "` + l.Proxy.Socket + `"`, `"lbagent_pid": 22`} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("demo.json lacks %s:\n%s", key, data)
+		}
+	}
+	// Without HAProxy (--no-haproxy) its fields are absent.
+	bare := l.manifest(7, nil)
+	if err := WriteManifest(l.ManifestPath(), bare); err != nil {
+		t.Fatal(err)
+	}
+	if data, err = os.ReadFile(l.ManifestPath()); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"haproxy_pid"`, `"haproxy_socket"`, `"lbagent_pid"`, `"mqtt": "127.0.0.1:21913"`} {
+		if strings.Contains(string(data), key) {
+			t.Errorf("demo.json without HAProxy has %s:\n%s", key, data)
 		}
 	}
 	entries, err := os.ReadDir(l.Dir)

@@ -1,16 +1,13 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -18,10 +15,14 @@ import (
 type Options struct {
 	Binary        string          // the triad binary the nodes run; required
 	Stdout        io.Writer       // the guide, then every change of leader; nil discards
-	Log           *slog.Logger    // node starts, exits and restarts; nil discards
-	Restart       <-chan struct{} // each receive restarts the nodes that have exited (triad demo: SIGHUP)
-	LeaderTimeout time.Duration   // how long to wait for the first leader; default 30s
+	Log           *slog.Logger    // process starts, exits and restarts; nil discards
+	Restart       <-chan struct{} // each receive restarts the processes that have exited (triad demo: SIGHUP)
+	LeaderTimeout time.Duration   // how long to wait for the first leader, and then for HAProxy to reach it; default 30s
 	StopGrace     time.Duration   // from SIGTERM to SIGKILL when stopping; default 10s
+
+	NoHAProxy bool   // run the nodes alone: no HAProxy, no agent, clients use the leader's address
+	HAProxy   string // the haproxy binary; "" looks for it (FindHAProxy)
+	LBAgent   string // the triad-lbagent binary; "" looks beside Binary, then in PATH (FindLBAgent)
 }
 
 // Defaults of Options.
@@ -33,42 +34,53 @@ const (
 // watchInterval is how often Run looks for a change of leader.
 const watchInterval = 250 * time.Millisecond
 
-// Run runs the demo cluster of l (see Plan) until ctx ends. It checks that
-// every port is free, starts the nodes (Start, which writes demo.json),
-// waits for a leader (WaitLeader), prints what to try next, then prints
-// every change of leader and restarts the exited nodes on each receive
-// from o.Restart. A node that exits is logged; the others keep running.
+// Run runs the demo cluster of l (see Plan) until ctx ends. Unless
+// o.NoHAProxy, it finds haproxy and triad-lbagent and writes their configs
+// first. It checks that every port is free, starts the nodes (Start, which
+// writes demo.json), waits for a leader (WaitLeader), then starts HAProxy
+// and the agent in front of them (StartProxy, WaitProxy; demo.json then
+// names them), prints what to try next, then prints every change of leader
+// and restarts the exited processes on each receive from o.Restart. A
+// process that exits is logged; the others keep running.
 //
-// When ctx ends, Run stops the nodes (Supervisor.Stop with o.StopGrace),
-// removes nothing and returns nil. It returns an error, after stopping the
-// nodes it started, if a port is busy, a node cannot start or exits before
-// there is a leader, or there is no leader within o.LeaderTimeout.
+// When ctx ends, Run stops HAProxy and the agent, then the nodes (each
+// with o.StopGrace), removes nothing and returns nil. It returns an error,
+// after stopping what it started, if haproxy or triad-lbagent is missing,
+// a port is busy, a process cannot start or exits during the start, or
+// there is no leader (or no way to it through HAProxy) within
+// o.LeaderTimeout.
 func Run(ctx context.Context, l *Layout, o Options) (err error) {
 	if o.Binary == "" {
 		return errors.New("demo: no triad binary given")
 	}
-	out := o.Stdout
-	if out == nil {
-		out = io.Discard
+	out := o.withDefaults()
+	ports := l.NodePorts()
+	if !o.NoHAProxy {
+		if err := o.findProxyBinaries(); err != nil {
+			return err
+		}
+		if err := l.WriteProxyFiles(); err != nil {
+			return err
+		}
+		ports = l.Ports()
 	}
-	if o.LeaderTimeout <= 0 {
-		o.LeaderTimeout = DefaultLeaderTimeout
-	}
-	if o.StopGrace <= 0 {
-		o.StopGrace = DefaultStopGrace
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if err := l.CheckPorts(); err != nil {
+	if err := checkPorts(ports); err != nil {
 		return err
 	}
 	s, err := Start(l, o.Binary, o.Log)
 	if err != nil {
 		return err
 	}
+	var p *Proxy
 	defer func() {
-		fmt.Fprintf(out, "Stopping the nodes (SIGTERM, SIGKILL after %v); their files stay in %s\n", o.StopGrace, l.Dir)
+		what := "the nodes"
+		if p != nil {
+			what = "the nodes, HAProxy and triad-lbagent"
+		}
+		fmt.Fprintf(out, "Stopping %s (SIGTERM, SIGKILL after %v); their files stay in %s\n", what, o.StopGrace, l.Dir)
+		if p != nil {
+			err = errors.Join(err, p.Stop(o.StopGrace))
+		}
 		err = errors.Join(err, s.Stop(o.StopGrace))
 	}()
 	fmt.Fprintf(out, "Started %s; waiting up to %v for a leader ...\n", l.ManifestPath(), o.LeaderTimeout)
@@ -81,14 +93,79 @@ func Run(ctx context.Context, l *Layout, o Options) (err error) {
 	case err != nil:
 		return fmt.Errorf("%w\nthe node logs are %s/n*/triad.log", err, l.Dir)
 	}
-	printGuide(out, l, s, leader)
-	watch(ctx, l, s, o, out, leader)
+	if !o.NoHAProxy && leader.Unknown {
+		fmt.Fprintln(out, "This triad has no GET /leader, which HAProxy's health checks need: HAProxy is not started.")
+	} else if !o.NoHAProxy {
+		if p, err = startProxy(ctx, l, s, o, out); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	printGuide(out, l, s, p, leader)
+	watch(ctx, l, s, p, o, out, leader)
 	return nil
 }
 
-// watch prints each change of leader and restarts exited nodes on
-// o.Restart, until ctx ends.
-func watch(ctx context.Context, l *Layout, s *Supervisor, o Options, out io.Writer, leader Leader) {
+// withDefaults fills o's zero fields and returns where the output goes.
+func (o *Options) withDefaults() io.Writer {
+	if o.LeaderTimeout <= 0 {
+		o.LeaderTimeout = DefaultLeaderTimeout
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = DefaultStopGrace
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Stdout == nil {
+		return io.Discard
+	}
+	return o.Stdout
+}
+
+// findProxyBinaries fills o.HAProxy and o.LBAgent if empty, and fails if
+// either is missing.
+func (o *Options) findProxyBinaries() error {
+	var errs []error
+	if o.HAProxy == "" {
+		var err error
+		o.HAProxy, err = FindHAProxy()
+		errs = append(errs, err)
+	} else {
+		errs = append(errs, checkBinary("haproxy", o.HAProxy))
+	}
+	if o.LBAgent == "" {
+		var err error
+		o.LBAgent, err = FindLBAgent(o.Binary)
+		errs = append(errs, err)
+	} else {
+		errs = append(errs, checkBinary(LBAgentBinary, o.LBAgent))
+	}
+	return errors.Join(errs...)
+}
+
+// startProxy starts HAProxy and the agent, records them in demo.json and
+// waits until a client reaches the leader through HAProxy. It returns the
+// Proxy to stop even with an error, and no error if ctx ended.
+func startProxy(ctx context.Context, l *Layout, s *Supervisor, o Options, out io.Writer) (*Proxy, error) {
+	fmt.Fprintf(out, "Starting HAProxy (MQTT at %s) and triad-lbagent ...\n", l.Proxy.MQTTAddr)
+	p, err := StartProxy(l, o.LBAgent, o.HAProxy, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.AttachProxy(p); err != nil {
+		return p, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, o.LeaderTimeout)
+	defer cancel()
+	if _, err := WaitProxy(wctx, p); err != nil && ctx.Err() == nil {
+		return p, fmt.Errorf("%w\nsee %s and %s", err, l.Proxy.LogPath, l.Proxy.AgentLogPath)
+	}
+	return p, nil
+}
+
+// watch prints each change of leader and restarts exited processes on
+// o.Restart, until ctx ends. p is nil without HAProxy.
+func watch(ctx context.Context, l *Layout, s *Supervisor, p *Proxy, o Options, out io.Writer, leader Leader) {
 	var tick <-chan time.Time
 	if !leader.Unknown { // without /leader there is nothing to watch
 		t := time.NewTicker(watchInterval)
@@ -101,82 +178,50 @@ func watch(ctx context.Context, l *Layout, s *Supervisor, o Options, out io.Writ
 		case <-ctx.Done():
 			return
 		case <-o.Restart:
-			names, err := s.RestartStopped()
-			if err != nil {
-				o.Log.Error("restart", "error", err)
-			}
-			if len(names) == 0 && err == nil {
-				fmt.Fprintf(out, "%s every node is running; nothing to restart\n", stamp())
-			}
-			for _, name := range names {
-				fmt.Fprintf(out, "%s restarted %s: pid %d\n", stamp(), name, s.PID(name))
-			}
+			restartStopped(out, s, p, o.Log)
 		case <-tick:
 			now := strings.Join(Leaders(ProbeAll(ctx, l)), ", ")
 			if now == current || ctx.Err() != nil {
 				continue
 			}
 			current = now
-			printLeader(out, l, now)
+			printLeader(out, l, s, p, now)
 		}
 	}
 }
 
-func printLeader(out io.Writer, l *Layout, names string) {
-	switch n, ok := l.Node(names); {
-	case names == "":
-		fmt.Fprintf(out, "%s leader: none\n", stamp())
-	case ok:
-		fmt.Fprintf(out, "%s leader: %s (mqtt %s)\n", stamp(), n.Name, n.MQTTAddr)
-	default:
-		fmt.Fprintf(out, "%s leaders: %s: more than one node answers GET /leader with 200!\n", stamp(), names)
+// restartStopped restarts the exited nodes, then HAProxy and the agent,
+// and says which.
+func restartStopped(out io.Writer, s *Supervisor, p *Proxy, log *slog.Logger) {
+	names, err := s.RestartStopped()
+	if err != nil {
+		log.Error("restart", "error", err)
 	}
-}
-
-func stamp() string { return time.Now().Format("15:04:05.000") }
-
-// printGuide prints the nodes and what to try next.
-func printGuide(out io.Writer, l *Layout, s *Supervisor, leader Leader) {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "\nTriad demo cluster %q: 3 nodes on %s, files in %s\n\n", l.Cluster, Host, l.Dir)
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  node\tpid\tmqtt\thttp\tlog")
-	for _, n := range l.Nodes {
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", n.Name, s.PID(n.Name), n.MQTTAddr, n.HTTPAddr, n.LogPath)
+	pidOf := s.PID
+	if p != nil {
+		proxied, perr := p.RestartStopped()
+		if perr != nil {
+			log.Error("restart", "error", perr)
+		}
+		if len(proxied) > 0 {
+			if err := s.AttachProxy(p); err != nil {
+				log.Error("restart", "error", err)
+			}
+		}
+		names, err = append(names, proxied...), errors.Join(err, perr)
+		pidOf = func(name string) int {
+			if pid := s.PID(name); pid != 0 {
+				return pid
+			}
+			return p.PID(name)
+		}
 	}
-	if err := tw.Flush(); err != nil {
-		fmt.Fprintf(&b, "(table: %v)\n", err)
+	if len(names) == 0 && err == nil {
+		fmt.Fprintf(out, "%s every process is running; nothing to restart\n", stamp())
 	}
-	target := leader.Node
-	if leader.Unknown {
-		target = l.Nodes[0]
-		fmt.Fprintf(&b, "\nLeader: unknown. This triad has no GET /leader yet (leadership is not built in),\n"+
-			"so every node serves MQTT on its own; the commands below use %s.\n", target.Name)
-	} else {
-		fmt.Fprintf(&b, "\nLeader: %s, MQTT at %s (only the leader serves MQTT).\n", target.Name, target.MQTTAddr)
+	for _, name := range names {
+		fmt.Fprintf(out, "%s restarted %s: pid %d\n", stamp(), name, pidOf(name))
 	}
-	host, port, err := net.SplitHostPort(target.MQTTAddr)
-	if err != nil { // NewLayout made it with net.JoinHostPort
-		host, port = target.MQTTAddr, "?"
-	}
-	fmt.Fprintf(&b, `
-Try, in another terminal:
-  mosquitto_sub -h %[1]s -p %[2]s -i demo-reader -c -q 1 -t 'demo/#' -v
-  mosquitto_pub -h %[1]s -p %[2]s -q 1 -t demo/hello -m 'hello, triad'
-  bin/triadctl --etcd %[3]s --cluster %[4]s status
-  curl -s %[5]s/status
-`, host, port, strings.Join(l.EtcdEndpoints(), ","), l.Cluster, target.HTTPAddr)
-	if leader.Unknown {
-		fmt.Fprintf(&b, "\nKill a node: kill -9 %d   (%s; without leadership nothing fails over)\n",
-			s.PID(target.Name), target.Name)
-	} else {
-		fmt.Fprintf(&b, "\nFail over: kill -9 %d   (the leader, %s); this terminal prints the new leader.\n"+
-			"  There is no load balancer in front: point your clients at the new leader.\n",
-			s.PID(target.Name), target.Name)
-	}
-	fmt.Fprintf(&b, "Bring a killed node back: kill -HUP %d   (restarts every stopped node)\n"+
-		"Stop: Ctrl-C here (SIGTERM to the nodes; data and logs stay in %s)\n\n", os.Getpid(), l.Dir)
-	fmt.Fprint(out, b.String())
 }
 
 // tail returns the last n lines of the file at path, indented, or why not.

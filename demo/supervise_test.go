@@ -14,11 +14,13 @@ import (
 )
 
 // runDemo runs Run on l with fake nodes in the background and returns its
-// output, its log and the channel of its result.
+// output, its log and the channel of its result. Unless o names an
+// haproxy binary, it runs the nodes alone (NoHAProxy).
 func runDemo(t *testing.T, ctx context.Context, l *Layout, o Options) (out, logs *syncBuffer, errc chan error) {
 	t.Helper()
 	out, logs = &syncBuffer{}, &syncBuffer{}
 	o.Binary, o.Stdout, o.Log = testBinary(t), out, testLogger(t, logs)
+	o.NoHAProxy = o.HAProxy == ""
 	if o.LeaderTimeout == 0 {
 		o.LeaderTimeout = 20 * time.Second
 	}

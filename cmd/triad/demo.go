@@ -13,14 +13,16 @@ import (
 	"github.com/triadmq/triad/demo"
 )
 
-// cmdDemo runs a three-node cluster on this machine until SIGINT or
-// SIGTERM; SIGHUP restarts the nodes that have exited. See package demo.
+// cmdDemo runs a three-node cluster on this machine, with HAProxy and
+// triad-lbagent in front of it (unless --no-haproxy), until SIGINT or
+// SIGTERM; SIGHUP restarts the processes that have exited. See package demo.
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("triad demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "./"+demo.DefaultDir, "directory for the nodes' configs, data and logs, and demo.json")
-	base := fs.Int("base-port", demo.DefaultBasePort, "first port: node i uses base+10*i (MQTT), +1 (HTTP), +2 and +3 (etcd)")
+	base := fs.Int("base-port", demo.DefaultBasePort, "first port: node i uses base+10*i (MQTT), +1 (HTTP), +2 and +3 (etcd), +4 (replication); HAProxy's MQTT frontend is base+30")
 	cluster := fs.String("cluster", demo.DefaultCluster, "cluster name")
+	noHAProxy := fs.Bool("no-haproxy", false, "run the nodes alone: no HAProxy and triad-lbagent in front (clients use the leader's own address)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,6 +64,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		Stdout:  stdout,
 		Log:     slog.New(slog.NewTextHandler(stderr, nil)),
 		Restart: restart,
+
+		NoHAProxy: *noHAProxy,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "triad: %v\n", err)

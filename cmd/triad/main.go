@@ -2,7 +2,7 @@
 //
 //	triad run --config FILE           serve MQTT from this node
 //	triad check-config --config FILE  validate FILE; print the effective config
-//	triad demo [--dir DIR] [--base-port N] [--cluster NAME]
+//	triad demo [--dir DIR] [--base-port N] [--cluster NAME] [--no-haproxy]
 //	                                  run a three-node cluster on this machine
 //	triad version                     print the version
 package main
@@ -25,10 +25,12 @@ import (
 const usage = `usage:
   triad run --config FILE           serve MQTT (SIGTERM/SIGINT: stop, flush, exit 0)
   triad check-config --config FILE  validate FILE and print the effective config
-  triad demo [--dir DIR] [--base-port N] [--cluster NAME]
-                                    run a three-node cluster on 127.0.0.1 (default
-                                    ./triad-demo, ports 21883..21906, cluster demo);
-                                    Ctrl-C stops it, SIGHUP restarts stopped nodes
+  triad demo [--dir DIR] [--base-port N] [--cluster NAME] [--no-haproxy]
+                                    run a three-node cluster on 127.0.0.1 behind
+                                    HAProxy and triad-lbagent (default ./triad-demo,
+                                    ports 21883..21913, HAProxy's MQTT frontend at
+                                    base+30, cluster demo); Ctrl-C stops it, SIGHUP
+                                    restarts stopped processes
   triad version                     print the version
 `
 
