@@ -5,7 +5,7 @@ LDFLAGS := -X github.com/triadmq/triad/version.Version=$(VERSION)
 BINS    := triad triadctl triad-lbagent
 TESTFLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build test unit lint deps bench bench-catchup chaos demo clean
+.PHONY: all build test unit lint deps bench bench-catchup bench-failover chaos demo clean
 
 all: build
 
@@ -48,6 +48,13 @@ chaos: deps
 # Throughput and latency: triad (durable) vs plain mochi vs Debian mosquitto.
 bench: deps build
 	./bench/run.sh
+
+# Failover as a client sees it: a QoS 1 round trip through HAProxy every
+# 10 ms while the leader is stopped (SIGTERM), crashed (kill -9 + lease
+# revoke) and frozen (SIGSTOP), 20 times each; p50/p99/max of the window
+# without a round trip against the issue's targets (exit 1 if one is missed).
+bench-failover: deps build
+	$(GO) run ./bench/failover $(FAILOVERFLAGS)
 
 # Follower catch-up: 100k sessions + 100k retained messages (TRIAD_CATCHUP_N)
 # to a wiped follower and to one that was down, while the leader writes.

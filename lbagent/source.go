@@ -51,12 +51,30 @@ func (a *Agent) watchLeader(ctx context.Context, out chan<- observation) {
 	}
 }
 
-// readLeader reads the leader key, bounded by etcd.dial_timeout, and sends
-// what it found (or the error). It returns the revision read at.
+// readAttempt bounds one read of the leader key. A member that is frozen
+// (SIGSTOP, a stalled host) keeps its connection open and never answers;
+// the etcd client sends each request to the next member, so a short attempt
+// and a retry reach a live one instead of waiting out etcd.dial_timeout.
+const readAttempt = 500 * time.Millisecond
+
+// readLeader reads the leader key, in attempts of readAttempt each (one per
+// endpoint) bounded by etcd.dial_timeout in all, and sends what it found
+// (or the error). It returns the revision read at.
 func (a *Agent) readLeader(ctx context.Context, out chan<- observation) (int64, error) {
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.Etcd.DialTimeout.D())
 	defer cancel()
-	resp, err := a.etcd.Get(rctx, a.keys.Leader())
+	var (
+		resp *clientv3.GetResponse
+		err  error
+	)
+	for range max(1, len(a.cfg.Etcd.Endpoints)) {
+		actx, acancel := context.WithTimeout(rctx, readAttempt)
+		resp, err = a.etcd.Get(actx, a.keys.Leader())
+		acancel()
+		if err == nil || rctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("read %s from etcd %v: %w", a.keys.Leader(), a.cfg.Etcd.Endpoints, err)
 		send(ctx, out, observation{err: err})

@@ -21,11 +21,12 @@ import (
 
 // Replication timings and bounds.
 const (
-	followRetry     = 200 * time.Millisecond // between attempts to stream from the leader
-	inSyncEvery     = 100 * time.Millisecond // how often the leader reviews the in-sync set
-	logMaxEntries   = 100_000                // entries the leader keeps for followers that are behind
-	logMaxBytes     = 256 << 20
-	replStopTimeout = time.Second // how long a stepping-down leader waits for its in-sync followers
+	followRetry      = 200 * time.Millisecond // between attempts to stream from the leader
+	leaderCheckEvery = 50 * time.Millisecond  // how often a follower checks that it streams from the leader
+	inSyncEvery      = 100 * time.Millisecond // how often the leader reviews the in-sync set
+	logMaxEntries    = 100_000                // entries the leader keeps for followers that are behind
+	logMaxBytes      = 256 << 20
+	replStopTimeout  = time.Second // how long a stepping-down leader waits for its in-sync followers
 )
 
 // replica is the replication state of a cluster node with
@@ -126,7 +127,35 @@ func (r *replica) streamFrom(ctx context.Context, f *sync.Follower, leader, addr
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}
 	defer conn.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go r.leaveOnLeaderChange(ctx, cancel, leader)
 	return f.Run(ctx, pb.NewReplicationClient(conn))
+}
+
+// errLeaderChanged ends a stream from a node that no longer leads.
+var errLeaderChanged = errors.New("another node leads now")
+
+// leaveOnLeaderChange cancels a stream from leader once the election shows
+// another leader. A frozen leader (SIGSTOP, a stalled host) keeps its TCP
+// connections open and sends nothing, so the stream would not end by
+// itself; meanwhile the new leader, which carries this node in its in-sync
+// set, would hold every acknowledgement until it dropped the node as
+// silent (ack_timeout).
+func (r *replica) leaveOnLeaderChange(ctx context.Context, cancel context.CancelCauseFunc, leader string) {
+	t := time.NewTicker(leaderCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if now, _ := r.n.el.LeaderReplication(); now != "" && now != leader {
+				cancel(fmt.Errorf("%w (%s)", errLeaderChanged, now))
+				return
+			}
+		}
+	}
 }
 
 // serverOptions secure the leader's stream server with mTLS unless the
