@@ -17,8 +17,11 @@ import (
 // node named after it (haproxy.backend in lbagent.yaml).
 const Backend = "triad"
 
-// AgentReconcileInterval is the agent's reconcile_interval in the demo.
-const AgentReconcileInterval = "1s"
+// AgentReconcileInterval is the agent's reconcile_interval in the demo. It
+// also bounds how late the agent sees a new leader when its etcd watch sits
+// on a frozen member (a SIGSTOPped leader's): such a watch never ends by
+// itself, and the periodic read is what notices the new leader.
+const AgentReconcileInterval = "250ms"
 
 // maxSocketPath bounds the length of the stats socket's path: a unix
 // socket address holds 107 bytes, and HAProxy binds PATH.<pid>.tmp first

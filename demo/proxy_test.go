@@ -101,7 +101,7 @@ func TestAgentConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := []any{cfg.Cluster, cfg.Etcd.Endpoints, cfg.HAProxy.Socket, cfg.HAProxy.Backend, cfg.Servers, cfg.ReconcileInterval.D(), cfg.Log.Level}
-	want := []any{"demo-2", l.EtcdEndpoints(), l.Proxy.Socket, "triad", map[string]string{"n1": "n1", "n2": "n2", "n3": "n3"}, time.Second, "info"}
+	want := []any{"demo-2", l.EtcdEndpoints(), l.Proxy.Socket, "triad", map[string]string{"n1": "n1", "n2": "n2", "n3": "n3"}, 250 * time.Millisecond, "info"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("lbagent.yaml: %v, want %v", got, want)
 	}
