@@ -251,6 +251,22 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	if err != nil || leader.Node.Name != "n1" {
 		t.Fatalf("WaitLeader: %+v, %v", leader, err)
 	}
+	// Every fake answers HTTP only once it ignores SIGTERM: wait for all,
+	// or a slow starter dies of the SIGTERM instead (seen under load).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		answering := 0
+		for _, p := range ProbeAll(ctx, l) {
+			if p.Status != 0 {
+				answering++
+			}
+		}
+		if answering == len(l.Nodes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d fake nodes answer HTTP after 10s", answering, len(l.Nodes))
+		}
+	}
 	start := time.Now()
 	if err := s.Stop(300 * time.Millisecond); err != nil {
 		t.Fatalf("Stop: %v", err)

@@ -20,6 +20,7 @@ const cleanHandoverBound = time.Second
 // SIGTERM of the leader, which hands over at once and exits 0.
 func TestClusterSwitchoverPinPause(t *testing.T) {
 	c := newCluster(t)
+	c.waitInSync(2) // a switchover target must be in sync
 
 	// switchover --to X
 	l0 := c.leader()

@@ -45,9 +45,11 @@ func TestAgentWithHAProxy(t *testing.T) {
 	changes := a.Status().Changes
 	h.Restart()
 	h.waitAdmins("triad", "n1=maint n2=ready n3=maint", 10*time.Second)
-	if a.Status().Changes <= changes {
-		t.Error("haproxy restarted but the agent made no change: the restart was not observed")
-	}
+	// The agent counts a change once its commands are done, which may be
+	// just after haproxy shows their effect.
+	waitFor(t, "the agent to count its repair of the restarted haproxy", 5*time.Second, func() bool {
+		return a.Status().Changes > changes
+	})
 
 	// A hand-made change.
 	if err := h.rt.SetServerState(context.Background(), "triad", "n3", AdminReady); err != nil {
