@@ -56,12 +56,13 @@ type Options struct {
 
 // Timings of the loop.
 const (
-	statusEvery   = 5 * time.Second        // republish an unchanged status
-	progressEvery = time.Second            // republish a status whose only change is progress (applied index, follower lag)
-	pinGrace      = 500 * time.Millisecond // a ready pinned node's head start in an election
-	retryBackoff  = 250 * time.Millisecond // after a failed session
-	stopTimeout   = 3 * time.Second        // for the etcd writes of a clean stop
-	handoverGrace = 3 * time.Second        // the named successor's head start after a hand-over
+	statusEvery    = 5 * time.Second        // republish an unchanged status
+	progressEvery  = time.Second            // republish a status whose only change is progress (applied index, follower lag)
+	pinGrace       = 500 * time.Millisecond // a ready pinned node's head start in an election
+	retryBackoff   = 250 * time.Millisecond // after a failed session
+	keepAliveRetry = 100 * time.Millisecond // after a failed lease renewal
+	stopTimeout    = 3 * time.Second        // for the etcd writes of a clean stop
+	handoverGrace  = 3 * time.Second        // the named successor's head start after a hand-over
 )
 
 // Elector campaigns for leadership and owns every role change of its node.
@@ -230,10 +231,17 @@ func (e *Elector) keepAlive(ctx context.Context, lease clientv3.LeaseID, lost ch
 		default:
 			e.o.Log.Debug("lease keepalive failed", "error", err, "fence_remaining", e.fence.Remaining())
 		}
+		next := t0.Add(interval)
+		if err != nil {
+			// etcd is electing a raft leader, or a member is gone: try
+			// again soon, so the renewal lands as soon as etcd answers,
+			// before the fence runs out.
+			next = time.Now().Add(keepAliveRetry)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Until(t0.Add(interval))):
+		case <-time.After(time.Until(next)):
 		}
 	}
 }

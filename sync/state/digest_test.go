@@ -34,12 +34,19 @@ func TestDigest(t *testing.T) {
 
 	snap := mustLoad(t, one)
 	three, _ := newStore(t)
-	mustApply(t, three, []Op{putSession("stale")})
+	mustApply(t, three, []Op{putSession("stale"), acceptMsg(99)}) // a deposed leader's unreplicated tail
 	if err := three.Replace(snap.Applied, snap.AppliedEpoch, snap.MsgSeq, snap.Ops()); err != nil {
 		t.Fatal(err)
 	}
 	if d3 := mustDigest(t, three); d3 != d1 {
 		t.Fatalf("replaced from a snapshot: digest %+v, want %+v", d3, d1)
+	}
+	// ... and stays the same as the source's through the next entries.
+	next := []Op{putSession("after")}
+	mustApply(t, one, next)
+	mustApply(t, three, next)
+	if d1, d3 := mustDigest(t, one), mustDigest(t, three); d3 != d1 {
+		t.Fatalf("after one more entry: digest %+v, want %+v", d3, d1)
 	}
 
 	mustApply(t, two, []Op{putRetained("r/2")})

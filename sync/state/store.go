@@ -194,6 +194,7 @@ func writeMeta(tx *bolt.Tx, applied uint64, epoch int64, seq uint64) error {
 // ops build (a snapshot from the leader, as Snapshot.Ops gives), standing
 // at entry index of epoch, in one transaction.
 func (s *Store) Replace(index uint64, epoch int64, msgSeq uint64, ops []Op) error {
+	var seq uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if bytes.Equal(b, bucketMeta) {
@@ -214,13 +215,16 @@ func (s *Store) Replace(index uint64, epoch int64, msgSeq uint64, ops []Op) erro
 				return fmt.Errorf("snapshot op %d (%s): %w", i, ops[i].Kind, err)
 			}
 		}
-		return writeMeta(tx, index, epoch, max(msgSeq, a.msgSeq))
+		seq = max(msgSeq, a.msgSeq)
+		return writeMeta(tx, index, epoch, seq)
 	})
 	if err != nil {
 		return fmt.Errorf("state: replace: %w", err)
 	}
-	s.applied, s.appliedEpoch = index, epoch
-	s.msgSeq = max(msgSeq, s.msgSeq)
+	// Exactly what was written: the ids this node drew past the snapshot
+	// (a deposed leader's unreplicated tail) were never acknowledged, and
+	// keeping them would make its state differ from the others'.
+	s.applied, s.appliedEpoch, s.msgSeq = index, epoch, seq
 	return nil
 }
 
