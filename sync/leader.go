@@ -117,7 +117,10 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 	log.Info("follower streaming", "from", next)
 	for {
 		changed := l.log.Changed()
-		entries, ok := l.log.From(next, maxEntriesPerMsg)
+		body, n, last, ok, err := l.log.encodedFrom(next, maxEntriesPerMsg, maxMsgBytes)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			log.Info("follower fell behind the log; sending a snapshot", "next", next)
 			if next, err = l.sendSnapshot(srv, log); err != nil {
@@ -125,15 +128,12 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 			}
 			continue
 		}
-		if len(entries) > 0 {
-			msg, n, err := l.entriesMsg(entries)
-			if err != nil {
+		if n > 0 {
+			// On the wire, a pb.LeaderMessage with these Entries.
+			if err := srv.SendMsg(&pb.LeaderEntriesEncoded{Epoch: l.epoch, Entries: body}); err != nil {
 				return err
 			}
-			if err := srv.Send(msg); err != nil {
-				return err
-			}
-			next = entries[n-1].Index + 1
+			next = last + 1
 			continue
 		}
 		select {
@@ -163,24 +163,6 @@ func (l *Leader) readAcks(srv pb.Replication_StreamServer, node string) error {
 			l.onAck(node, a.Applied)
 		}
 	}
-}
-
-// entriesMsg encodes the first entries, up to maxMsgBytes (at least one),
-// and says how many it took.
-func (l *Leader) entriesMsg(entries []state.Entry) (*pb.LeaderMessage, int, error) {
-	out := &pb.Entries{Entries: make([]*pb.Entry, 0, len(entries))}
-	size := 0
-	for _, e := range entries {
-		pe, err := EntryToPB(e.Index, e.Epoch, e.Ops)
-		if err != nil {
-			return nil, 0, fmt.Errorf("encode entry %d: %w", e.Index, err)
-		}
-		if size += proto.Size(pe); size > maxMsgBytes && len(out.Entries) > 0 {
-			break
-		}
-		out.Entries = append(out.Entries, pe)
-	}
-	return &pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_Entries{Entries: out}}, len(out.Entries), nil
 }
 
 // sendSnapshot streams the whole state, read in one transaction, and

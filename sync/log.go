@@ -1,7 +1,11 @@
 package sync
 
 import (
+	"fmt"
 	gosync "sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/triadmq/triad/sync/state"
 )
@@ -14,7 +18,7 @@ type Log struct {
 	maxBytes   int
 
 	mu        gosync.Mutex
-	entries   []state.Entry // consecutive indexes, oldest first
+	entries   []*logEntry // consecutive indexes, oldest first
 	bytes     int
 	base      uint64 // index of the entry before entries[0]
 	baseEpoch int64  // its epoch
@@ -39,14 +43,14 @@ func (l *Log) Append(entries []state.Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range entries {
-		l.entries = append(l.entries, e)
+		l.entries = append(l.entries, &logEntry{Entry: e})
 		l.bytes += entrySize(e)
 	}
 	for len(l.entries) > 1 && (len(l.entries) > l.maxEntries || l.bytes > l.maxBytes) {
-		old := l.entries[0]
+		old := l.entries[0].Entry
 		l.base, l.baseEpoch = old.Index, old.Epoch
 		l.bytes -= entrySize(old)
-		l.entries[0] = state.Entry{}
+		l.entries[0] = nil
 		l.entries = l.entries[1:]
 	}
 	close(l.changed)
@@ -83,6 +87,29 @@ func (l *Log) Continues(idx uint64, epoch int64) bool {
 	return l.entries[idx-l.base-1].Epoch == epoch
 }
 
+// logEntry is an entry of the log and its protobuf encoding, made once by
+// whichever follower stream needs it first and shared by the others.
+type logEntry struct {
+	state.Entry
+	once gosync.Once
+	enc  []byte
+	err  error
+}
+
+// encoded returns the entry encoded as a pb.Entry.
+func (e *logEntry) encoded() ([]byte, error) {
+	e.once.Do(func() {
+		pe, err := EntryToPB(e.Index, e.Epoch, e.Ops)
+		if err == nil {
+			e.enc, err = proto.Marshal(pe)
+		}
+		if err != nil {
+			e.err = fmt.Errorf("encode entry %d: %w", e.Index, err)
+		}
+	})
+	return e.enc, e.err
+}
+
 // From returns up to max entries from index idx on; ok is false when idx
 // is no longer in the log.
 func (l *Log) From(idx uint64, max int) (entries []state.Entry, ok bool) {
@@ -96,7 +123,49 @@ func (l *Log) From(idx uint64, max int) (entries []state.Entry, ok bool) {
 		return nil, true
 	}
 	end := min(uint64(len(l.entries)), start+uint64(max))
-	return append([]state.Entry(nil), l.entries[start:end]...), true
+	entries = make([]state.Entry, 0, end-start)
+	for _, e := range l.entries[start:end] {
+		entries = append(entries, e.Entry)
+	}
+	return entries, true
+}
+
+// encodedFrom is From for a leader's stream: up to max entries from idx
+// on, but no more than maxBytes of them encoded (at least one), returned
+// as an encoded pb.Entries; n is how many it holds, last the index of the
+// last one. Each entry is encoded once for all the streams that read it.
+func (l *Log) encodedFrom(idx uint64, max, maxBytes int) (body []byte, n int, last uint64, ok bool, err error) {
+	l.mu.Lock()
+	var window []*logEntry
+	if ok = idx > l.base; ok {
+		if start := idx - l.base - 1; start < uint64(len(l.entries)) {
+			end := min(uint64(len(l.entries)), start+uint64(max))
+			window = append(window, l.entries[start:end]...)
+		}
+	}
+	l.mu.Unlock()
+	encs := make([][]byte, 0, len(window))
+	size := 0
+	for _, e := range window { // encoded outside the lock: the committer appends meanwhile
+		enc, err := e.encoded()
+		if err != nil {
+			return nil, 0, 0, true, err
+		}
+		field := protowire.SizeTag(1) + protowire.SizeBytes(len(enc))
+		if len(encs) > 0 && size+field > maxBytes {
+			break
+		}
+		encs, size = append(encs, enc), size+field
+	}
+	body = make([]byte, 0, size)
+	for _, enc := range encs {
+		body = protowire.AppendTag(body, 1, protowire.BytesType) // pb.Entries.entries
+		body = protowire.AppendBytes(body, enc)
+	}
+	if n = len(encs); n > 0 {
+		last = window[n-1].Index
+	}
+	return body, n, last, ok, nil
 }
 
 // entrySize estimates the memory an entry holds.

@@ -1611,6 +1611,63 @@ func (*LeaderMessage_SnapshotChunk) isLeaderMessage_Body() {}
 
 func (*LeaderMessage_SnapshotEnd) isLeaderMessage_Body() {}
 
+// LeaderEntriesEncoded is what a leader actually sends for a LeaderMessage
+// whose body is entries: the same bytes on the wire (a length-delimited
+// field 2 holds an embedded message exactly as it holds bytes), with the
+// Entries message already encoded. The leader encodes each entry once,
+// however many followers it streams to; followers decode LeaderMessage.
+type LeaderEntriesEncoded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         int64                  `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Entries       []byte                 `protobuf:"bytes,2,opt,name=entries,proto3" json:"entries,omitempty"` // an encoded Entries
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderEntriesEncoded) Reset() {
+	*x = LeaderEntriesEncoded{}
+	mi := &file_sync_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderEntriesEncoded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderEntriesEncoded) ProtoMessage() {}
+
+func (x *LeaderEntriesEncoded) ProtoReflect() protoreflect.Message {
+	mi := &file_sync_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderEntriesEncoded.ProtoReflect.Descriptor instead.
+func (*LeaderEntriesEncoded) Descriptor() ([]byte, []int) {
+	return file_sync_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *LeaderEntriesEncoded) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *LeaderEntriesEncoded) GetEntries() []byte {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 var File_sync_proto protoreflect.FileDescriptor
 
 const file_sync_proto_rawDesc = "" +
@@ -1733,7 +1790,10 @@ const file_sync_proto_rawDesc = "" +
 	"\x0esnapshot_begin\x18\x03 \x01(\v2\x1c.triad.sync.v1.SnapshotBeginH\x00R\rsnapshotBegin\x12E\n" +
 	"\x0esnapshot_chunk\x18\x04 \x01(\v2\x1c.triad.sync.v1.SnapshotChunkH\x00R\rsnapshotChunk\x12?\n" +
 	"\fsnapshot_end\x18\x05 \x01(\v2\x1a.triad.sync.v1.SnapshotEndH\x00R\vsnapshotEndB\x06\n" +
-	"\x04body*_\n" +
+	"\x04body\"F\n" +
+	"\x14LeaderEntriesEncoded\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x12\x18\n" +
+	"\aentries\x18\x02 \x01(\fR\aentries*_\n" +
 	"\rDeliveryState\x12\x1a\n" +
 	"\x16DELIVERY_STATE_PUBLISH\x10\x00\x12\x19\n" +
 	"\x15DELIVERY_STATE_PUBREL\x10\x01\x12\x17\n" +
@@ -1770,28 +1830,29 @@ func file_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_sync_proto_goTypes = []any{
-	(DeliveryState)(0),      // 0: triad.sync.v1.DeliveryState
-	(OpKind)(0),             // 1: triad.sync.v1.OpKind
-	(*UserProperty)(nil),    // 2: triad.sync.v1.UserProperty
-	(*Will)(nil),            // 3: triad.sync.v1.Will
-	(*Session)(nil),         // 4: triad.sync.v1.Session
-	(*Subscription)(nil),    // 5: triad.sync.v1.Subscription
-	(*MessageProps)(nil),    // 6: triad.sync.v1.MessageProps
-	(*Message)(nil),         // 7: triad.sync.v1.Message
-	(*Delivery)(nil),        // 8: triad.sync.v1.Delivery
-	(*Inbound)(nil),         // 9: triad.sync.v1.Inbound
-	(*Op)(nil),              // 10: triad.sync.v1.Op
-	(*Entry)(nil),           // 11: triad.sync.v1.Entry
-	(*Hello)(nil),           // 12: triad.sync.v1.Hello
-	(*Ack)(nil),             // 13: triad.sync.v1.Ack
-	(*FollowerMessage)(nil), // 14: triad.sync.v1.FollowerMessage
-	(*SnapshotBegin)(nil),   // 15: triad.sync.v1.SnapshotBegin
-	(*SnapshotChunk)(nil),   // 16: triad.sync.v1.SnapshotChunk
-	(*SnapshotEnd)(nil),     // 17: triad.sync.v1.SnapshotEnd
-	(*Entries)(nil),         // 18: triad.sync.v1.Entries
-	(*LeaderMessage)(nil),   // 19: triad.sync.v1.LeaderMessage
+	(DeliveryState)(0),           // 0: triad.sync.v1.DeliveryState
+	(OpKind)(0),                  // 1: triad.sync.v1.OpKind
+	(*UserProperty)(nil),         // 2: triad.sync.v1.UserProperty
+	(*Will)(nil),                 // 3: triad.sync.v1.Will
+	(*Session)(nil),              // 4: triad.sync.v1.Session
+	(*Subscription)(nil),         // 5: triad.sync.v1.Subscription
+	(*MessageProps)(nil),         // 6: triad.sync.v1.MessageProps
+	(*Message)(nil),              // 7: triad.sync.v1.Message
+	(*Delivery)(nil),             // 8: triad.sync.v1.Delivery
+	(*Inbound)(nil),              // 9: triad.sync.v1.Inbound
+	(*Op)(nil),                   // 10: triad.sync.v1.Op
+	(*Entry)(nil),                // 11: triad.sync.v1.Entry
+	(*Hello)(nil),                // 12: triad.sync.v1.Hello
+	(*Ack)(nil),                  // 13: triad.sync.v1.Ack
+	(*FollowerMessage)(nil),      // 14: triad.sync.v1.FollowerMessage
+	(*SnapshotBegin)(nil),        // 15: triad.sync.v1.SnapshotBegin
+	(*SnapshotChunk)(nil),        // 16: triad.sync.v1.SnapshotChunk
+	(*SnapshotEnd)(nil),          // 17: triad.sync.v1.SnapshotEnd
+	(*Entries)(nil),              // 18: triad.sync.v1.Entries
+	(*LeaderMessage)(nil),        // 19: triad.sync.v1.LeaderMessage
+	(*LeaderEntriesEncoded)(nil), // 20: triad.sync.v1.LeaderEntriesEncoded
 }
 var file_sync_proto_depIdxs = []int32{
 	2,  // 0: triad.sync.v1.Will.user:type_name -> triad.sync.v1.UserProperty
@@ -1845,7 +1906,7 @@ func file_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sync_proto_rawDesc), len(file_sync_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
