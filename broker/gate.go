@@ -33,6 +33,14 @@ var ErrFenced = errors.New("broker: leadership lost (fenced); connection closed"
 // Fence says whether the node may serve right now (see election.Fence).
 type Fence interface{ Valid() bool }
 
+// strainer is the optional ability of a Fence to say that the lease is
+// about to run out (see election.Fence.Strain): client reads then wait
+// until it is renewed, so a leader whose CPU the clients saturate still
+// gets its renewal through.
+type strainer interface {
+	Strain() (eased <-chan struct{}, left time.Duration)
+}
+
 // errKicked ends a wait early: the window released packets to write.
 var errKicked = errors.New("broker: window released packets")
 
@@ -209,6 +217,7 @@ func (g *gatedConn) write(bufs net.Buffers) error {
 // Read passes what the client sends to mochi, rejecting a malformed
 // Remaining Length and freeing the outbound window on acknowledgements.
 func (g *gatedConn) Read(p []byte) (int, error) {
+	g.waitUnstrained()
 	n, err := g.Conn.Read(p)
 	if !g.fenceValid() {
 		return 0, ErrFenced
@@ -246,6 +255,25 @@ func (g *gatedConn) acked(typ uint8, id uint16, reason byte) {
 }
 
 func (g *gatedConn) fenceValid() bool { return g.fence == nil || g.fence.Valid() }
+
+// waitUnstrained holds a read while the fence is strained: until the lease
+// is renewed, or until the fence runs out (the read then fails as fenced).
+func (g *gatedConn) waitUnstrained() {
+	s, ok := g.fence.(strainer)
+	if !ok {
+		return
+	}
+	eased, left := s.Strain()
+	if eased == nil {
+		return
+	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-eased:
+	case <-t.C:
+	}
+}
 
 // setWindow sets the outbound in-flight window (0: none). It must be
 // called before the first PUBLISH is written.

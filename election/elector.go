@@ -73,7 +73,8 @@ type Elector struct {
 
 	role     atomic.Value // Role
 	epoch    atomic.Int64
-	lastRead atomic.Int64 // unix ns of the last successful read of the cluster state
+	lastRead atomic.Int64  // unix ns of the last successful read of the cluster state
+	late     atomic.Uint64 // lease renewals that landed while the fence was strained
 	kick     chan struct{}
 
 	mu         sync.Mutex
@@ -85,11 +86,12 @@ type Elector struct {
 	insync     *InSync             // last in-sync set read
 	leaderRepl string              // the leader's replication address, as it published it
 	hoSeen     map[int64]time.Time // handover revision → when first seen here
+	lateWarned time.Time           // when a late renewal was last logged
 }
 
 // New returns an elector; Run starts it.
 func New(o Options) *Elector {
-	e := &Elector{o: o, fence: newFence(), started: time.Now(), kick: make(chan struct{}, 1),
+	e := &Elector{o: o, fence: newFence(o.TTL / strainFraction), started: time.Now(), kick: make(chan struct{}, 1),
 		hoSeen: map[int64]time.Time{}}
 	e.role.Store(RoleFollower)
 	return e
@@ -209,6 +211,35 @@ func (e *Elector) grant(ctx context.Context) (clientv3.LeaseID, error) {
 	return resp.ID, nil
 }
 
+// strainFraction: the fence is strained (client reads pause) when less
+// than TTL/strainFraction is left before it.
+const strainFraction = 4
+
+// lateWarnEvery bounds the warnings about late renewals.
+const lateWarnEvery = 10 * time.Second
+
+// LateRenewals counts lease renewals that landed while the fence was
+// strained (see Fence).
+func (e *Elector) LateRenewals() uint64 { return e.late.Load() }
+
+// lateRenewal counts a renewal that landed while the fence was strained
+// and says so, at most every lateWarnEvery (a saturated leader is late at
+// every renewal).
+func (e *Elector) lateRenewal(rtt, left time.Duration) {
+	n := e.late.Add(1)
+	now := time.Now()
+	e.mu.Lock()
+	due := now.Sub(e.lateWarned) >= lateWarnEvery
+	if due {
+		e.lateWarned = now
+	}
+	e.mu.Unlock()
+	if due {
+		e.o.Log.Warn("lease renewal landed late; client reads were paused until it did (is this node's CPU saturated?)",
+			"round_trip", rtt.Round(time.Millisecond), "fence_left", left.Round(time.Millisecond), "late_renewals", n)
+	}
+}
+
 // keepAlive renews the lease every third of its TTL. Each answer moves
 // the local deadline to the time the request was sent + TTL − margin: the
 // lease cannot expire on the server before that.
@@ -221,7 +252,11 @@ func (e *Elector) keepAlive(ctx context.Context, lease clientv3.LeaseID, lost ch
 		cancel()
 		switch {
 		case err == nil:
+			_, left := e.fence.Strain()
 			e.fence.extend(t0.Add(time.Duration(resp.TTL)*time.Second - e.o.Margin))
+			if left > 0 {
+				e.lateRenewal(time.Since(t0), left)
+			}
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
 			close(lost)
 			e.Kick()

@@ -16,7 +16,7 @@ import (
 )
 
 func TestFenceValidOnlyWhileLeadingBeforeDeadline(t *testing.T) {
-	f := newFence()
+	f := newFence(0)
 	f.extend(time.Now().Add(time.Hour))
 	if f.Valid() {
 		t.Fatal("valid without leading")
@@ -313,4 +313,50 @@ func TestElectorPublishesProgressAtMostEverySecond(t *testing.T) {
 		t.Fatalf("no status write in %v: progress is never published", window)
 	}
 	t.Logf("%d status writes in %v", writes, window)
+}
+
+func TestFenceStrain(t *testing.T) {
+	f := newFence(time.Minute)
+	f.setLeader(true)
+	f.extend(time.Now().Add(time.Hour))
+	if eased, _ := f.Strain(); eased != nil {
+		t.Fatal("strained with an hour left and a one-minute threshold")
+	}
+	f.reset()
+	f.extend(time.Now().Add(30 * time.Second))
+	eased, left := f.Strain()
+	if eased == nil || left <= 0 || left > 30*time.Second {
+		t.Fatalf("Strain with 30s left = %v, %v; want strained with at most 30s left", eased, left)
+	}
+	f.extend(time.Now().Add(time.Hour)) // a renewal
+	select {
+	case <-eased:
+	default:
+		t.Fatal("a renewal did not ease the strained readers")
+	}
+	if e, _ := f.Strain(); e != nil {
+		t.Fatal("still strained after the renewal")
+	}
+
+	f.reset()
+	f.extend(time.Now().Add(30 * time.Second))
+	eased, _ = f.Strain()
+	f.setLeader(false)
+	select {
+	case <-eased:
+	default:
+		t.Fatal("losing leadership did not wake the strained readers")
+	}
+	if e, _ := f.Strain(); e != nil {
+		t.Fatal("a follower's fence is strained")
+	}
+	f.setLeader(true)
+	f.reset()
+	f.extend(time.Now().Add(-time.Second))
+	if e, _ := f.Strain(); e != nil {
+		t.Fatal("an expired fence is strained (its readers must fail as fenced, not wait)")
+	}
+	if e, _ := newFence(0).Strain(); e != nil {
+		t.Fatal("a fence without a threshold is strained")
+	}
 }

@@ -1,6 +1,7 @@
 package election
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,13 +16,27 @@ import (
 //
 // Times are kept on the monotonic clock, which keeps running while the
 // process is stopped.
+//
+// A leader too busy to renew its lease in time (its CPU saturated by
+// clients) would fence itself and hand the same load to a successor. So
+// when less than the strain threshold is left, the fence is strained: the
+// broker stops reading from clients (Strain) until the next renewal lands,
+// which frees the CPU the renewal needs. A renewal that cannot land (etcd
+// unreachable) ends in fencing as before, the reads paused for the last
+// strain of the lease.
 type Fence struct {
 	base   time.Time
-	until  atomic.Int64 // lease alive until base+until (ns), minus the margin
+	strain time.Duration // strained when less than this is left; 0: never
+	until  atomic.Int64  // lease alive until base+until (ns), minus the margin
 	leader atomic.Bool
+
+	mu    sync.Mutex
+	eased chan struct{} // closed at the next extension, reset or leadership change
 }
 
-func newFence() *Fence { return &Fence{base: time.Now()} }
+func newFence(strain time.Duration) *Fence {
+	return &Fence{base: time.Now(), strain: strain, eased: make(chan struct{})}
+}
 
 // Valid reports whether the node leads with a lease that cannot have
 // expired.
@@ -38,12 +53,39 @@ func (f *Fence) Remaining() time.Duration {
 	return time.Duration(f.until.Load()) - time.Since(f.base)
 }
 
+// Strain says whether the fence is strained: the node leads, its lease
+// is valid, but less than the strain threshold is left. If so, eased is
+// closed at the next renewal (or loss of leadership) and left is how long
+// the fence stays valid without one; a strained reader waits for
+// whichever comes first. eased is nil when the fence is not strained.
+func (f *Fence) Strain() (eased <-chan struct{}, left time.Duration) {
+	left = f.Remaining()
+	if f.strain <= 0 || left <= 0 || left >= f.strain {
+		return nil, 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.eased, left
+}
+
+// ease wakes every strained reader.
+func (f *Fence) ease() {
+	f.mu.Lock()
+	close(f.eased)
+	f.eased = make(chan struct{})
+	f.mu.Unlock()
+}
+
 // extend moves the deadline to t, never backwards.
 func (f *Fence) extend(t time.Time) {
 	d := int64(t.Sub(f.base))
 	for {
 		cur := f.until.Load()
-		if d <= cur || f.until.CompareAndSwap(cur, d) {
+		if d <= cur {
+			return
+		}
+		if f.until.CompareAndSwap(cur, d) {
+			f.ease()
 			return
 		}
 	}
@@ -55,5 +97,6 @@ func (f *Fence) leaseValid() bool {
 	return time.Since(f.base) < time.Duration(f.until.Load())
 }
 
-func (f *Fence) reset()           { f.until.Store(0) }
-func (f *Fence) setLeader(v bool) { f.leader.Store(v) }
+func (f *Fence) reset() { f.until.Store(0); f.ease() }
+
+func (f *Fence) setLeader(v bool) { f.leader.Store(v); f.ease() }

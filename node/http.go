@@ -164,6 +164,14 @@ func (n *Node) registerNodeMetrics() {
 				}
 				return float64(n.el.Epoch())
 			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "triad_lease_renewals_late_total",
+			Help: "Lease renewals that landed with less than a quarter of the lease TTL left: client reads were paused until they did (a leader too busy to renew its lease)."},
+			func() float64 {
+				if n.el == nil {
+					return 0
+				}
+				return float64(n.el.LateRenewals())
+			}),
 	)
 }
 
