@@ -20,6 +20,11 @@
 #   BENCH_QOS       QoS levels to run ["0 1 2"]
 #   BENCH_BROKERS   brokers to run, in order ["triad triad-cluster mochi mosquitto"]
 #   BENCH_OUT       if set, the raw JSON result lines are copied there
+#   BENCH_NODE_CPU  CPUs each broker process may use, as if it ran on its own
+#                   VM of that size (a cgroup CPU quota; each of the cluster's
+#                   three nodes gets its own); 0 = no limit: every process
+#                   shares the machine [0.5; 0 when cgroups are not writable]
+#   BENCH_KEEP      if set, the temp dir (logs, data) is kept
 #   TRIAD_BIN [bin/triad]  MOSQUITTO_BIN [mosquitto on PATH or /usr/sbin]
 set -euo pipefail
 
@@ -34,6 +39,7 @@ QOSES=${BENCH_QOS:-0 1 2}
 BROKERS=${BENCH_BROKERS:-triad triad-cluster mochi mosquitto}
 TRIAD_BIN=${TRIAD_BIN:-bin/triad}
 MOSQUITTO_BIN=${MOSQUITTO_BIN:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
+NODE_CPU=${BENCH_NODE_CPU:-0.5}
 LOADGEN_BIN=bin/triad-loadgen
 MOCHI_BIN=bin/mochiplain
 
@@ -103,7 +109,12 @@ cleanup() {
 	for name in "${!PID[@]}"; do
 		stop_broker "$name"
 	done
-	rm -rf "$tmp"
+	cpu_cgroup_remove
+	if [[ -n ${BENCH_KEEP:-} ]]; then
+		note "kept $tmp (BENCH_KEEP): brokers' logs and data"
+	else
+		rm -rf "$tmp"
+	fi
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -365,6 +376,62 @@ start_mosquitto() {
 	PID[mosquitto]=$!
 }
 
+# cpu_cgroup_init sets cg_base, the cgroup directory under which
+# limit_cpu makes one child per broker process (cgroup v2, or v1's cpu
+# controller), or fails with a loud note when neither is writable.
+cg_base= cg_v2=
+cpu_cgroup_init() {
+	local v2=/sys/fs/cgroup v1=/sys/fs/cgroup/cpu name=triad-bench.$$
+	if [[ -r $v2/cgroup.controllers ]] && grep -qw cpu "$v2/cgroup.controllers"; then
+		cg_base=$v2/$name cg_v2=1
+		mkdir "$cg_base" && echo +cpu >"$v2/cgroup.subtree_control" && echo +cpu >"$cg_base/cgroup.subtree_control" && return 0
+	elif [[ -w $v1 && -e $v1/cpu.cfs_quota_us ]]; then
+		cg_base=$v1/$name
+		mkdir "$cg_base" && return 0
+	fi
+	loud "BENCH_NODE_CPU=$NODE_CPU needs a writable cgroup cpu controller (root, /sys/fs/cgroup); running WITHOUT a CPU budget: every broker process shares the machine"
+	cg_base= NODE_CPU=0
+	return 1
+}
+
+# cpu_cgroup_remove removes the cgroups limit_cpu made (their processes
+# have exited: the brokers are stopped first).
+cpu_cgroup_remove() {
+	[[ -n $cg_base && -d $cg_base ]] || return 0
+	find "$cg_base" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
+	rmdir "$cg_base" 2>/dev/null || note "could not remove cgroup $cg_base"
+}
+
+# limit_cpu LABEL PID moves process PID (all its threads) into its own
+# cgroup limited to NODE_CPU CPUs.
+limit_cpu() {
+	local dir=$cg_base/$1 quota
+	quota=$(awk -v c="$NODE_CPU" 'BEGIN { printf "%d", c * 100000 }')
+	mkdir -p "$dir" || return 1
+	if [[ -n $cg_v2 ]]; then
+		echo "$quota 100000" >"$dir/cpu.max" || return 1
+	else
+		echo 100000 >"$dir/cpu.cfs_period_us" && echo "$quota" >"$dir/cpu.cfs_quota_us" || return 1
+	fi
+	echo "$2" >"$dir/cgroup.procs"
+}
+
+# limit_broker NAME puts each process of a ready broker under its CPU
+# budget: the cluster's three nodes (the idle demo supervisor is left out),
+# else the broker's own process.
+limit_broker() {
+	local name=$1 npid i=0
+	[[ -n $cg_base ]] || return 0
+	if [[ $name == triad-cluster ]]; then
+		for npid in "${cluster_nodes[@]}"; do
+			limit_cpu "$name-$((i++))" "$npid" || return 1
+		done
+	else
+		limit_cpu "$name" "${PID[$name]}" || return 1
+	fi
+	note "$name: each broker process limited to $NODE_CPU CPU"
+}
+
 # ready NAME waits until a started broker can be loaded.
 ready() {
 	if [[ $1 == triad-cluster ]]; then
@@ -413,6 +480,14 @@ done
 build "$LOADGEN_BIN" ./bench/loadgen
 go build -o "$tmp/report" ./bench/report
 
+if ! [[ $NODE_CPU =~ ^[0-9]+(\.[0-9]+)?$ ]] || { [[ $NODE_CPU != 0 ]] && awk -v c="$NODE_CPU" -v n="$(nproc)" 'BEGIN { exit !(c < 0.01 || c > n) }'; }; then
+	loud "BENCH_NODE_CPU='$NODE_CPU': want 0 (no limit) or a number of CPUs from 0.01 to $(nproc)"
+	exit 2
+fi
+if [[ $NODE_CPU != 0 ]]; then
+	cpu_cgroup_init || true
+fi
+
 results=$tmp/results.jsonl
 : >"$results"
 note "scenarios: QoS {$QOSES}, $PAIRS pairs x $COUNT msgs x ${SIZE}B, inflight $INFLIGHT, timeout $TIMEOUT"
@@ -430,6 +505,11 @@ for name in $BROKERS; do
 		continue
 	fi
 	note "$name up on ${ADDR[$name]} (pid ${PID[$name]})"
+	if ! limit_broker "$name"; then
+		failed+=("$name start-up (cpu limit)")
+		stop_broker "$name"
+		continue
+	fi
 	ran+=("$name")
 	bench_broker "$name"
 	if ! kill -0 "${PID[$name]}" 2>/dev/null; then
@@ -453,7 +533,9 @@ if [[ -n ${BENCH_OUT:-} ]]; then
 	note "raw results in $BENCH_OUT"
 fi
 echo
-echo "Triad bench: $PAIRS pairs, $COUNT msgs/publisher, ${SIZE}B payload, inflight $INFLIGHT, $(nproc) cores"
+budget="all share the machine"
+[[ $NODE_CPU == 0 ]] || budget="$NODE_CPU CPU per broker process"
+echo "Triad bench: $PAIRS pairs, $COUNT msgs/publisher, ${SIZE}B payload, inflight $INFLIGHT, $(nproc) cores, $budget"
 # Ratios only between brokers that ran: triad against each baseline, and
 # triad-cluster against triad (the cost of replication) and mochi.
 has() { [[ " ${ran[*]} " == *" $1 "* ]]; }
