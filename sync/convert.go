@@ -53,6 +53,7 @@ var opKinds = [...]struct {
 	{state.OpInboundDelete, pb.OpKind_OP_KIND_INBOUND_DELETE},
 	{state.OpRetainedPut, pb.OpKind_OP_KIND_RETAINED_PUT},
 	{state.OpRetainedDelete, pb.OpKind_OP_KIND_RETAINED_DELETE},
+	{state.OpDynsecPut, pb.OpKind_OP_KIND_DYNSEC},
 }
 
 // deliveryStates pairs every delivery state with its wire value.
@@ -131,6 +132,7 @@ func OpToPB(o *state.Op) (*pb.Op, error) {
 		Msg:      messageToPB(o.Msg),
 		Delivery: deliveryToPB(&c, o.Delivery),
 		Inbound:  inboundToPB(o.Inbound),
+		Dynsec:   o.Dynsec,
 	}
 	if c.err != nil {
 		return nil, c.err
@@ -138,21 +140,17 @@ func OpToPB(o *state.Op) (*pb.Op, error) {
 	return p, nil
 }
 
-// OpFromPB converts an op from the wire and validates it. An op kind with
-// no state counterpart (dynsec) fails with ErrUnsupported; anything else
-// invalid with ErrMalformed.
+// OpFromPB converts an op from the wire and validates it; anything
+// invalid fails with ErrMalformed.
 func OpFromPB(p *pb.Op) (state.Op, error) {
 	if p == nil {
 		return state.Op{}, malformed("nil op")
-	}
-	if p.Kind == pb.OpKind_OP_KIND_DYNSEC {
-		return state.Op{}, fmt.Errorf("%w: dynsec entries are not supported by this version", ErrUnsupported)
 	}
 	kind, ok := kindFromPB(p.Kind)
 	if !ok {
 		return state.Op{}, malformed("unknown op kind %d", int32(p.Kind))
 	}
-	if len(p.Dynsec) > 0 {
+	if len(p.Dynsec) > 0 && kind != state.OpDynsecPut {
 		return state.Op{}, malformed("dynsec payload on a %s op", kind)
 	}
 	var c checker
@@ -168,6 +166,7 @@ func OpFromPB(p *pb.Op) (state.Op, error) {
 		Msg:      messageFromPB(&c, p.Msg),
 		Delivery: deliveryFromPB(&c, p.Delivery),
 		Inbound:  inboundFromPB(&c, p.Inbound),
+		Dynsec:   p.Dynsec,
 	}
 	if c.err != nil {
 		return state.Op{}, c.err

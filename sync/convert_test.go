@@ -122,6 +122,7 @@ func opCases() []struct {
 		{"inbound delete", state.Op{Kind: state.OpInboundDelete, ClientID: "client-in", PacketID: 65535}},
 		{"retained put", state.Op{Kind: state.OpRetainedPut, Msg: fullMsg(43, "r/t")}},
 		{"retained delete", state.Op{Kind: state.OpRetainedDelete, Topic: "r/t"}},
+		{"dynsec put", state.Op{Kind: state.OpDynsecPut, Dynsec: []byte(`{"clients":[]}`)}},
 	}
 }
 
@@ -275,9 +276,7 @@ func TestWireFieldsCovered(t *testing.T) {
 		}
 		setFields(p.ProtoReflect(), seen)
 	}
-	notMapped := map[protoreflect.FullName]bool{
-		"triad.sync.v1.Op.dynsec": true, // no state counterpart yet
-	}
+	notMapped := map[protoreflect.FullName]bool{}
 	all := map[protoreflect.FullName]bool{}
 	allFields((&pb.Op{}).ProtoReflect().Descriptor(), all)
 	for name := range all {
@@ -393,8 +392,7 @@ func TestOpFromPBRejects(t *testing.T) {
 		{"nil op", nil, ErrMalformed, "nil op"},
 		{"invalid kind", &pb.Op{ClientId: "c"}, ErrMalformed, "unknown op kind 0"},
 		{"kind past the last", &pb.Op{Kind: 99, ClientId: "c"}, ErrMalformed, "unknown op kind 99"},
-		{"dynsec", &pb.Op{Kind: pb.OpKind_OP_KIND_DYNSEC, Dynsec: []byte("{}")}, ErrUnsupported,
-			"dynsec entries are not supported by this version"},
+		{"dynsec without a configuration", &pb.Op{Kind: pb.OpKind_OP_KIND_DYNSEC}, ErrMalformed, "incomplete dynsec_put"},
 		{"dynsec payload on another kind", &pb.Op{Kind: pb.OpKind_OP_KIND_SESSION_DELETE, ClientId: "c", Dynsec: []byte("{}")},
 			ErrMalformed, "dynsec payload on a session_delete op"},
 		{"session put without session", &pb.Op{Kind: pb.OpKind_OP_KIND_SESSION_PUT, ClientId: "c"}, ErrMalformed, "incomplete session_put"},
@@ -434,7 +432,7 @@ func TestOpToPBRejects(t *testing.T) {
 	}{
 		{"nil op", nil, "nil op"},
 		{"invalid kind", &state.Op{ClientID: "c"}, "unknown op kind 0"},
-		{"kind past the last", &state.Op{Kind: state.OpRetainedDelete + 1, Topic: "t"}, "unknown op kind 13"},
+		{"kind past the last", &state.Op{Kind: state.OpDynsecPut + 1, Topic: "t"}, "unknown op kind 14"},
 		{"session put without session", &state.Op{Kind: state.OpSessionPut, ClientID: "c"}, "incomplete session_put"},
 		{"delivery put without delivery", &state.Op{Kind: state.OpDeliveryPut, ClientID: "c", MsgID: 1}, "incomplete delivery_put"},
 		{"negative sub identifier", &state.Op{Kind: state.OpSubPut, Sub: badSub}, "sub.identifier -1 out of range"},
@@ -510,7 +508,7 @@ func TestEntryRejects(t *testing.T) {
 		{"nil op", &pb.Entry{Index: 5, Ops: []*pb.Op{goodPB, nil}}, ErrMalformed, "entry 5 op 1"},
 		{"out of range op", &pb.Entry{Index: 6, Ops: []*pb.Op{{Kind: pb.OpKind_OP_KIND_INBOUND_DELETE, ClientId: "c", PacketId: 1 << 16}}},
 			ErrMalformed, "entry 6 op 0: sync: malformed: packet_id 65536 out of range"},
-		{"dynsec op", &pb.Entry{Index: 8, Ops: []*pb.Op{goodPB, {Kind: pb.OpKind_OP_KIND_DYNSEC}}}, ErrUnsupported, "entry 8 op 1"},
+		{"empty dynsec op", &pb.Entry{Index: 8, Ops: []*pb.Op{goodPB, {Kind: pb.OpKind_OP_KIND_DYNSEC}}}, ErrMalformed, "entry 8 op 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,8 @@ func (a *applier) apply(o *Op) error {
 		return putJSON(a.tx.Bucket(bucketRetained), []byte(o.Msg.Topic), o.Msg)
 	case OpRetainedDelete:
 		return a.tx.Bucket(bucketRetained).Delete([]byte(o.Topic))
+	case OpDynsecPut:
+		return a.tx.Bucket(bucketDynsec).Put(keyDynsec, o.Dynsec)
 	}
 	return fmt.Errorf("unhandled op %s", o.Kind)
 }

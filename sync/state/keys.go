@@ -17,14 +17,16 @@ var (
 	bucketInbound  = []byte("inbound")
 	bucketRetained = []byte("retained")
 	bucketRouted   = []byte("routed") // ids of routed messages (Message.Routed)
+	bucketDynsec   = []byte("dynsec") // keyDynsec: the dynamic-security configuration
 
 	allBuckets = [][]byte{bucketMeta, bucketSessions, bucketSubs, bucketMsgs,
-		bucketDeliv, bucketRefs, bucketInbound, bucketRetained, bucketRouted}
+		bucketDeliv, bucketRefs, bucketInbound, bucketRetained, bucketRouted, bucketDynsec}
 
 	keyApplied = []byte("applied")
 	keyMsgSeq  = []byte("msgseq")
 	keyEpoch   = []byte("epoch") // epoch of the entry at the applied index
 	keyFormat  = []byte("format")
+	keyDynsec  = []byte("config") // in bucketDynsec
 )
 
 const formatVersion = "triad-state-1"

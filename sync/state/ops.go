@@ -20,6 +20,7 @@ const (
 	OpInboundDelete         // ClientID, PacketID
 	OpRetainedPut           // Msg: set the retained message of Msg.Topic
 	OpRetainedDelete        // Topic
+	OpDynsecPut             // Dynsec: the whole dynamic-security configuration (Mosquitto's file format)
 )
 
 var opNames = [...]string{
@@ -36,6 +37,7 @@ var opNames = [...]string{
 	OpInboundDelete:  "inbound_delete",
 	OpRetainedPut:    "retained_put",
 	OpRetainedDelete: "retained_delete",
+	OpDynsecPut:      "dynsec_put",
 }
 
 func (k OpKind) String() string {
@@ -59,6 +61,7 @@ type Op struct {
 	Msg      *Message      `json:"msg,omitempty"`
 	Delivery *Delivery     `json:"d,omitempty"`
 	Inbound  *Inbound      `json:"in,omitempty"`
+	Dynsec   []byte        `json:"ds,omitempty"`
 }
 
 // Validate reports an op that is missing what its kind needs. Apply refuses
@@ -90,6 +93,8 @@ func (o *Op) Validate() error {
 		ok = o.Msg != nil && o.Msg.Topic != ""
 	case OpRetainedDelete:
 		ok = o.Topic != ""
+	case OpDynsecPut:
+		ok = len(o.Dynsec) > 0
 	default:
 		return fmt.Errorf("state: unknown op kind %d", uint8(o.Kind))
 	}

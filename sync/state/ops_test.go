@@ -46,7 +46,9 @@ func TestOpValidate(t *testing.T) {
 		{name: "retained delete", op: delRetained("t")},
 		{name: "retained delete without topic", op: Op{Kind: OpRetainedDelete}, wantText: "incomplete retained_delete"},
 		{name: "invalid kind", op: Op{Kind: OpInvalid, ClientID: "a"}, wantText: "unknown op kind 0"},
-		{name: "kind past the last", op: Op{Kind: OpRetainedDelete + 1, Topic: "t"}, wantText: "unknown op kind 13"},
+		{name: "dynsec put", op: Op{Kind: OpDynsecPut, Dynsec: []byte("{}")}},
+		{name: "dynsec put without configuration", op: Op{Kind: OpDynsecPut}, wantText: "incomplete dynsec_put"},
+		{name: "kind past the last", op: Op{Kind: OpDynsecPut + 1, Topic: "t"}, wantText: "unknown op kind 14"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

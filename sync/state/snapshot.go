@@ -32,5 +32,8 @@ func (s *Snapshot) Ops() []Op {
 	for i := range s.Retained {
 		ops = append(ops, Op{Kind: OpRetainedPut, Msg: &s.Retained[i]})
 	}
+	if len(s.Dynsec) > 0 {
+		ops = append(ops, Op{Kind: OpDynsecPut, Dynsec: s.Dynsec})
+	}
 	return ops
 }

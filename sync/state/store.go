@@ -239,6 +239,7 @@ type Snapshot struct {
 	Deliveries   []Delivery
 	Inbound      []Inbound
 	Retained     []Message
+	Dynsec       []byte // the dynamic-security configuration; nil when never set
 }
 
 // Load reads the whole state.
@@ -282,6 +283,9 @@ func (s *Store) Load() (*Snapshot, error) {
 		var msgs []Message
 		if err := loadAll(tx.Bucket(bucketMsgs), &msgs); err != nil {
 			return fmt.Errorf("messages: %w", err)
+		}
+		if v := tx.Bucket(bucketDynsec).Get(keyDynsec); v != nil {
+			snap.Dynsec = bytes.Clone(v)
 		}
 		routed := tx.Bucket(bucketRouted)
 		for i := range msgs {
