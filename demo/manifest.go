@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/triadmq/triad/internal/fsutil"
 )
 
 // Manifest is DIR/demo.json: what scripts and tests read to find the demo's
@@ -44,26 +45,8 @@ func WriteManifest(path string, m Manifest) error {
 	if err != nil {
 		return fmt.Errorf("demo: encode manifest: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("demo: write manifest: %w", err)
-	}
-	_, werr := tmp.Write(append(data, '\n'))
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp.Name(), 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		if rerr := os.Remove(tmp.Name()); rerr != nil && !os.IsNotExist(rerr) {
-			werr = fmt.Errorf("%w (and removing %s: %v)", werr, tmp.Name(), rerr)
-		}
-		return fmt.Errorf("demo: write manifest %s: %w", path, werr)
+	if err := fsutil.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/triadmq/triad/internal/fsutil"
 )
 
 // Names of the files Init writes in its directory.
@@ -104,12 +106,12 @@ func Init(o InitOptions) (written []string, err error) {
 	}
 	for _, f := range files {
 		path := filepath.Join(o.Dir, f.name)
-		if err := writeFile(path, f.data, f.mode); err != nil {
+		if err := fsutil.WriteFile(path, f.data, f.mode); err != nil {
 			return written, err
 		}
 		written = append(written, path)
 	}
-	return written, syncDir(o.Dir)
+	return written, fsutil.SyncDir(o.Dir)
 }
 
 func (o *InitOptions) setDefaults() {
