@@ -131,4 +131,3 @@ func exists(path string) (bool, error) {
 	}
 	return false, fmt.Errorf("check for an existing file: %w", err)
 }
-
