@@ -15,7 +15,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triadmq/triad/config"
@@ -34,6 +33,8 @@ type Broker struct {
 	d         Durability // what acknowledgements wait for: c, or the replication quorum
 	srv       *mqtt.Server
 	hook      *persistHook
+	dynsec    *dynsecHook                   // nil unless dynsec.enabled
+	onDynsec  func(idx uint64, file []byte) // Options.OnDynsecChange
 	m         *metrics
 	started   time.Time
 	fence     Fence // nil: standalone, always serving
@@ -63,6 +64,9 @@ type Options struct {
 	// Durability, if set, wraps the committer's durability: client
 	// acknowledgements wait for what it reports (the replication quorum).
 	Durability func(local Durability) Durability
+	// OnDynsecChange, if set, receives the dynamic-security configuration
+	// file after each change, with the index of the entry recording it.
+	OnDynsecChange func(idx uint64, file []byte)
 }
 
 // Open opens the node's state and prepares a standalone broker; Start
@@ -85,7 +89,7 @@ func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, erro
 		log.Warn("store.no_sync is set: acknowledged messages can be lost on power failure")
 	}
 	b := &Broker{cfg: cfg, log: log, store: store, ownsStore: owns, fence: opts.Fence,
-		m: newMetrics(), failed: make(chan error, 1)}
+		m: newMetrics(), failed: make(chan error, 1), onDynsec: opts.OnDynsecChange}
 	b.c = state.NewCommitter(store, state.CommitterOptions{
 		MaxBatch:    cfg.Store.MaxBatch,
 		MaxBatchAge: cfg.Store.MaxBatchAge.D(),
@@ -103,6 +107,7 @@ func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, erro
 		Capabilities:           capabilities(&cfg.MQTT.Limits),
 		Logger:                 log.With("component", "mqtt"),
 		SysTopicResendInterval: 10,
+		InlineClient:           cfg.Dynsec.Enabled, // publishes the control API's responses
 	})
 	b.hook = newPersistHook(b.srv, b.c, b.m, log.With("component", "persist"),
 		hookLimits{maxInflight: cfg.MQTT.Limits.MaxInflight,
@@ -136,22 +141,20 @@ func capabilities(l *config.Limits) *mqtt.Capabilities {
 // Start loads the stored state into the engine, makes any repairs durable,
 // then opens the listeners.
 func (b *Broker) Start(ctx context.Context) error {
-	if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		return fmt.Errorf("broker: add auth hook: %w", err)
-	}
-	if err := b.srv.AddHook(new(compatHook), nil); err != nil {
-		return fmt.Errorf("broker: add compatibility hook: %w", err)
-	}
-	if err := b.srv.AddHook(b.hook, nil); err != nil {
-		return fmt.Errorf("broker: add persistence hook: %w", err)
-	}
 	snap, err := b.store.Load()
+	if err != nil {
+		return err
+	}
+	seed, err := b.addHooks(snap)
 	if err != nil {
 		return err
 	}
 	ops, err := b.hook.restore(snap)
 	if err != nil {
 		return fmt.Errorf("broker: restore state: %w", err)
+	}
+	if seed != nil {
+		ops = append(ops, state.Op{Kind: state.OpDynsecPut, Dynsec: seed})
 	}
 	if len(ops) > 0 {
 		idx, err := b.c.Append(ops...)

@@ -20,6 +20,7 @@ type Config struct {
 	MQTT    MQTT     `yaml:"mqtt"`
 	HTTP    HTTP     `yaml:"http"`
 	Store   Store    `yaml:"store"`
+	Dynsec  Dynsec   `yaml:"dynsec"`
 	Log     Log      `yaml:"log"`
 }
 
@@ -73,6 +74,15 @@ type Store struct {
 	MaxBatch    int      `yaml:"max_batch"`     // records per commit; default 4096
 	MaxBatchAge Duration `yaml:"max_batch_age"` // extra wait to grow a batch; default 0 (commit as soon as the previous commit ends)
 	NoSync      bool     `yaml:"no_sync"`       // skip fsync: UNSAFE, for benchmarks only; default false
+}
+
+// Dynsec is Mosquitto-compatible dynamic security: authentication and
+// ACLs from a configuration replicated with the rest of the state and
+// managed through the $CONTROL/dynamic-security/v1 API (mosquitto_ctrl).
+type Dynsec struct {
+	Enabled        bool   `yaml:"enabled"`         // false: every client may connect, publish and subscribe; default false
+	AllowAnonymous bool   `yaml:"allow_anonymous"` // clients without a username may connect (anonymous group's roles); default false
+	File           string `yaml:"file"`            // Mosquitto dynamic-security.json: seeds an empty cluster, then mirrors every change; default <data_dir>/dynamic-security.json
 }
 
 // Log sets the structured logger.

@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"path/filepath"
+)
 
 // Defaults of the keys whose default is not the zero value.
 const (
@@ -12,6 +15,8 @@ const (
 	DefaultTLSMinVersion     = "1.2"   // mqtt.listeners[].tls.min_version
 	DefaultLogLevel          = "info"  // log.level
 	DefaultLogFormat         = "text"  // log.format
+	// DefaultDynsecFile is dynsec.file's name under node.data_dir.
+	DefaultDynsecFile = "dynamic-security.json"
 )
 
 // ApplyDefaults fills in every unset field of a Config built in code, taking
@@ -55,6 +60,10 @@ func (c *Config) applyDefaults(given func(path string) bool) {
 	setDefault(&lim.ReceiveMaximum, DefaultReceiveMaximum, given("mqtt.limits.receive_maximum"))
 	setDefault(&lim.MaxQueuedMessages, DefaultMaxQueuedMessages, given("mqtt.limits.max_queued_messages"))
 	setDefault(&c.Store.MaxBatch, DefaultMaxBatch, given("store.max_batch"))
+	if c.Node.DataDir != "" {
+		// "" is never a usable file, so it always means unset.
+		setDefault(&c.Dynsec.File, filepath.Join(c.Node.DataDir, DefaultDynsecFile), false)
+	}
 	if c.Cluster != nil {
 		c.Cluster.applyDefaults(&c.Node, given)
 	}

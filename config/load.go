@@ -42,6 +42,6 @@ func Parse(data []byte, name string) (*Config, error) {
 
 // configTop is what the top level of a node's configuration file holds.
 var configTop = TopLevel{
-	Keys:    "node, cluster, mqtt, http, store and log sections",
+	Keys:    "node, cluster, mqtt, http, store, dynsec and log sections",
 	Summary: "sections (node, mqtt, ...)",
 }

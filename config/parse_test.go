@@ -34,9 +34,10 @@ func minimalWant() *Config {
 				MaxQueuedMessages: 10000,
 			},
 		},
-		HTTP:  HTTP{Address: "127.0.0.1:8008"},
-		Store: Store{MaxBatch: 4096},
-		Log:   Log{Level: "info", Format: "text"},
+		HTTP:   HTTP{Address: "127.0.0.1:8008"},
+		Store:  Store{MaxBatch: 4096},
+		Dynsec: Dynsec{File: "/var/lib/triad/dynamic-security.json"},
+		Log:    Log{Level: "info", Format: "text"},
 	}
 }
 

@@ -118,7 +118,7 @@ func (n *Node) promote(ctx context.Context, epoch int64, fence *election.Fence) 
 		}
 	} else {
 		var err error
-		if b, err = broker.OpenWith(n.cfg, n.log, broker.Options{Fence: fence}); err != nil {
+		if b, err = broker.OpenWith(n.cfg, n.log, broker.Options{Fence: fence, OnDynsecChange: n.mirror.write}); err != nil {
 			return err
 		}
 	}

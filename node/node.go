@@ -37,6 +37,7 @@ type Node struct {
 	stopping atomic.Bool
 	started  time.Time
 	metrics  *nodeMetrics
+	mirror   *dynsecMirror // dynsec.file, kept equal to the replicated configuration
 
 	mu      sync.Mutex
 	b       *broker.Broker // nil while not serving (a cluster follower)
@@ -58,7 +59,8 @@ type Node struct {
 // member if configured, and the elector. On error everything already
 // started is stopped again.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (n *Node, err error) {
-	n = &Node{cfg: cfg, log: log, failed: make(chan error, 4), started: time.Now(), metrics: newNodeMetrics()}
+	n = &Node{cfg: cfg, log: log, failed: make(chan error, 4), started: time.Now(), metrics: newNodeMetrics(),
+		mirror: &dynsecMirror{path: cfg.Dynsec.File, log: log.With("component", "dynsec")}}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.Close())
@@ -70,7 +72,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (n *Node, 
 		}
 	}
 	if cfg.Cluster == nil {
-		b, err := broker.Open(cfg, log)
+		b, err := broker.OpenWith(cfg, log, broker.Options{OnDynsecChange: n.mirror.write})
 		if err != nil {
 			return n, err
 		}

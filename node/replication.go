@@ -86,7 +86,7 @@ func (r *replica) followLoop(ctx context.Context) {
 	n := r.n
 	log := n.log.With("component", "replication")
 	f := &sync.Follower{Cluster: n.cfg.Cluster.Name, Node: n.cfg.Node.Name, Store: n.store, Log: log,
-		Metrics: n.metrics.follower,
+		Metrics: n.metrics.follower, OnDynsec: n.mirror.write,
 		OnApplied: func(a uint64) {
 			n.mu.Lock()
 			n.applied = a
@@ -178,7 +178,7 @@ func (r *replica) options(epoch int64, fence broker.Fence) (broker.Options, *syn
 	n := r.n
 	rc := n.cfg.Cluster.Replication
 	log := sync.NewLog(n.store.Applied(), n.store.AppliedEpoch(), logMaxEntries, logMaxBytes)
-	opts := broker.Options{Store: n.store, Fence: fence, Epoch: epoch, OnAppend: log.Add,
+	opts := broker.Options{Store: n.store, Fence: fence, Epoch: epoch, OnAppend: log.Add, OnDynsecChange: n.mirror.write,
 		Durability: func(local broker.Durability) broker.Durability {
 			q := sync.NewQuorum(local, rc.NoFollower == "block", n.log.With("component", "replication"))
 			r.mu.Lock()

@@ -27,6 +27,10 @@ type Follower struct {
 	OnApplied func(applied uint64)
 	// Metrics, optional, receive the size of every apply transaction.
 	Metrics *FollowerMetrics
+	// OnDynsec, optional, receives the dynamic-security configuration
+	// once a batch or snapshot that sets it is durable, with the index
+	// of the entry (or snapshot) that did.
+	OnDynsec func(idx uint64, file []byte)
 
 	highest int64 // highest epoch seen
 }
@@ -144,6 +148,11 @@ func (f *Follower) handle(m *pb.LeaderMessage, snap **pendingSnapshot) error {
 			return err
 		}
 		f.Log.Info("snapshot installed", "index", sb.Index, "ops", len((*snap).ops))
+		if f.OnDynsec != nil {
+			if data := lastDynsec((*snap).ops); data != nil {
+				f.OnDynsec(sb.Index, data)
+			}
+		}
 		*snap = nil
 	default:
 		return fmt.Errorf("replication: unexpected message %T", m.Body)
@@ -175,6 +184,24 @@ func (f *Follower) apply(pes []*pb.Entry) error {
 		return fmt.Errorf("replication: %w", err)
 	}
 	f.Metrics.observeApply(len(entries))
+	if f.OnDynsec != nil {
+		for i := len(entries) - 1; i >= 0; i-- {
+			if data := lastDynsec(entries[i].Ops); data != nil {
+				f.OnDynsec(entries[i].Index, data)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// lastDynsec returns the configuration of the last dynsec op of ops, or nil.
+func lastDynsec(ops []state.Op) []byte {
+	for i := len(ops) - 1; i >= 0; i-- {
+		if ops[i].Kind == state.OpDynsecPut {
+			return ops[i].Dynsec
+		}
+	}
 	return nil
 }
 
