@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,6 +72,7 @@ Try, in another terminal:
   bin/triadctl --etcd %[3]s --cluster %[4]s status
   curl -s %[5]s/status
 `, host, port, strings.Join(l.EtcdEndpoints(), ","), l.Cluster, target.HTTPAddr)
+	b.WriteString(dynsecGuide(l, host, port))
 	if leader.Unknown {
 		fmt.Fprintf(&b, "\nKill a node: kill -9 %d   (%s; without leadership nothing fails over)\n",
 			s.PID(target.Name), target.Name)
@@ -108,13 +110,24 @@ Try, in other terminals:
   mosquitto_sub -h %[4]s -p %[5]s -i demo-sub -c -q 1 -t t -v   (persistent; reconnects by itself)
   mosquitto_pub -h %[4]s -p %[5]s -t t -m hello -q 1
   bin/triadctl --etcd %[6]s --cluster %[7]s status --watch
-
+%[10]s
 Fail over: kill -9 %[2]d   (the leader, %[1]s)
   About two seconds later another node leads (this terminal and triadctl say which),
   HAProxy sends clients there, and the same mosquitto_pub works again.
 Bring a killed process back: kill -HUP %[8]d   (restarts every stopped node, HAProxy and agent)
 Stop: Ctrl-C here (SIGTERM to every process; data and logs stay in %[9]s)
 
-`, leader.Name, s.PID(leader.Name), p.Addr(), host, port, strings.Join(l.EtcdEndpoints(), ","), l.Cluster, os.Getpid(), l.Dir)
+`, leader.Name, s.PID(leader.Name), p.Addr(), host, port, strings.Join(l.EtcdEndpoints(), ","), l.Cluster, os.Getpid(), l.Dir,
+		dynsecGuide(l, host, port))
 	fmt.Fprint(out, b.String())
+}
+
+// dynsecGuide tells how to administer the demo's dynamic security.
+func dynsecGuide(l *Layout, host, port string) string {
+	return fmt.Sprintf(`
+Dynamic security is on: anonymous clients may use every topic but $CONTROL;
+the admin user is %[1]q, password %[2]s (also in demo.json and %[3]s):
+  mosquitto_ctrl -h %[4]s -p %[5]s -u %[1]s -P %[2]s dynsec listClients
+  mosquitto_ctrl -h %[4]s -p %[5]s -u %[1]s -P %[2]s dynsec createClient alice -p secret
+`, AdminUser, l.AdminPassword, filepath.Join(l.Dir, adminPasswordFile), host, port)
 }

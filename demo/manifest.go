@@ -25,6 +25,8 @@ type Manifest struct {
 	HAProxyPID    int            `json:"haproxy_pid,omitempty"`    // the haproxy process, the latest one started
 	HAProxySocket string         `json:"haproxy_socket,omitempty"` // absolute path of HAProxy's Runtime API socket (level admin)
 	LBAgentPID    int            `json:"lbagent_pid,omitempty"`    // the triad-lbagent process, the latest one started
+	AdminUser     string         `json:"admin_user"`               // the dynsec admin (mosquitto_ctrl -u)
+	AdminPassword string         `json:"admin_password"`           // its password (demo only: kept in plain text in DIR/admin-password)
 	Nodes         []ManifestNode `json:"nodes"`
 }
 
@@ -67,7 +69,8 @@ func ReadManifest(path string) (*Manifest, error) {
 
 // manifest builds the manifest of l with the given node pids.
 func (l *Layout) manifest(demoPID int, pids map[string]int) Manifest {
-	m := Manifest{Cluster: l.Cluster, DemoPID: demoPID, Etcd: l.EtcdEndpoints()}
+	m := Manifest{Cluster: l.Cluster, DemoPID: demoPID, Etcd: l.EtcdEndpoints(),
+		AdminUser: AdminUser, AdminPassword: l.AdminPassword}
 	for _, n := range l.Nodes {
 		m.Nodes = append(m.Nodes, ManifestNode{
 			Name: n.Name, PID: pids[n.Name], MQTT: n.MQTTAddr, HTTP: n.HTTPAddr,

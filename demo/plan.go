@@ -70,6 +70,7 @@ type Node struct {
 	ReplAddr      string // the replication address (cluster.replication.address)
 	CertPath      string // DIR/certs/nN.pem: its replication certificate
 	KeyPath       string // DIR/certs/nN-key.pem: its key
+	DynsecPath    string // DIR/nN/dynamic-security.json: dynsec.file, seeded by the demo
 }
 
 // ProxyLayout is where HAProxy and triad-lbagent, in front of the nodes,
@@ -94,6 +95,9 @@ type Layout struct {
 	Nodes    []Node
 	CertsDir string // DIR/certs: the replication CA and node certificates
 	Proxy    ProxyLayout
+	// AdminPassword is the password of the dynsec user AdminUser, made
+	// once per directory (DIR/admin-password) by Plan.
+	AdminPassword string
 }
 
 // CAPath is the replication CA every node trusts.
@@ -138,6 +142,7 @@ func NewLayout(dir string, basePort int, cluster string) (*Layout, error) {
 			ReplAddr:      net.JoinHostPort(Host, port(OffsetRepl)),
 			CertPath:      filepath.Join(l.CertsDir, name+".pem"),
 			KeyPath:       filepath.Join(l.CertsDir, name+"-key.pem"),
+			DynsecPath:    filepath.Join(nd, "dynamic-security.json"),
 		})
 	}
 	hd := filepath.Join(abs, "haproxy")
@@ -172,6 +177,9 @@ func Plan(dir string, basePort int, cluster string) (*Layout, error) {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if err := l.writeCerts(); err != nil {
+		return nil, err
+	}
+	if err := l.writeDynsec(); err != nil {
 		return nil, err
 	}
 	for _, n := range l.Nodes {
@@ -338,7 +346,13 @@ type (
 		Cluster fileCluster `yaml:"cluster"`
 		MQTT    fileMQTT    `yaml:"mqtt"`
 		HTTP    fileHTTP    `yaml:"http"`
+		Dynsec  fileDynsec  `yaml:"dynsec"`
 		Log     fileLog     `yaml:"log"`
+	}
+	fileDynsec struct {
+		Enabled        bool   `yaml:"enabled"`
+		AllowAnonymous bool   `yaml:"allow_anonymous"`
+		File           string `yaml:"file"`
 	}
 	fileNode struct {
 		Name    string `yaml:"name"`
@@ -403,9 +417,10 @@ func (l *Layout) NodeConfig(n Node) ([]byte, error) {
 			}},
 			Replication: fileRepl{Address: n.ReplAddr, TLS: fileTLS{CA: l.CAPath(), Cert: n.CertPath, Key: n.KeyPath}},
 		},
-		MQTT: fileMQTT{Listeners: []fileListener{{Type: "tcp", Address: n.MQTTAddr}}},
-		HTTP: fileHTTP{Address: n.HTTPAddr},
-		Log:  fileLog{Level: "info"},
+		MQTT:   fileMQTT{Listeners: []fileListener{{Type: "tcp", Address: n.MQTTAddr}}},
+		HTTP:   fileHTTP{Address: n.HTTPAddr},
+		Dynsec: fileDynsec{Enabled: true, AllowAnonymous: true, File: n.DynsecPath},
+		Log:    fileLog{Level: "info"},
 	}
 	b := bytes.NewBufferString(configHeader)
 	enc := yaml.NewEncoder(b)
