@@ -4,6 +4,7 @@
 //	triad check-config --config FILE  validate FILE; print the effective config
 //	triad demo [--dir DIR] [--base-port N] [--cluster NAME] [--no-haproxy]
 //	                                  run a three-node cluster on this machine
+//	triad dynsec init|export ...      make or print a dynamic-security.json
 //	triad version                     print the version
 package main
 
@@ -31,6 +32,8 @@ const usage = `usage:
                                     ports 21883..21913, HAProxy's MQTT frontend at
                                     base+30, cluster demo); Ctrl-C stops it, SIGHUP
                                     restarts stopped processes
+  triad dynsec init|export ...      make or print a dynamic-security.json
+                                    (triad dynsec help)
   triad version                     print the version
 `
 
@@ -52,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "dynsec":
+		return cmdDynsec(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "triad %s\n", version.Version)
 		return 0
