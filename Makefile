@@ -4,8 +4,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/triadmq/triad/version.Version=$(VERSION)
 BINS    := triad triadctl triad-lbagent
 TESTFLAGS ?= -race -count=1 -timeout 30m
+FUZZTIME  ?= 20s
 
-.PHONY: all build test unit lint deps bench bench-catchup bench-failover chaos demo clean
+.PHONY: all build test unit lint fuzz deps bench bench-catchup bench-failover chaos demo clean
 
 all: build
 
@@ -20,6 +21,12 @@ deps:
 # Debian's mosquitto-clients), fault tests included.
 test: deps lint
 	$(GO) test $(TESTFLAGS) ./...
+	$(MAKE) fuzz
+
+# A bounded run of each fuzz target beyond its committed seed corpus
+# (testdata/fuzz/), which every `go test` run replays anyway.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./dynsec/
 
 # Only the fast in-process tests.
 unit:

@@ -18,7 +18,9 @@
 #   BENCH_INFLIGHT  outstanding publishes per publisher [64]
 #   BENCH_TIMEOUT   bound on one loadgen run [120s]
 #   BENCH_QOS       QoS levels to run ["0 1 2"]
-#   BENCH_BROKERS   brokers to run, in order ["triad triad-cluster mochi mosquitto"]
+#   BENCH_BROKERS   brokers to run, in order ["triad triad-dynsec triad-cluster mochi mosquitto"]
+#   BENCH_DYNSEC_ROLES, BENCH_DYNSEC_ACLS, BENCH_DYNSEC_HELD  triad-dynsec's
+#                   configuration: roles, ACL entries, roles its clients hold [100, 1000, 10]
 #   BENCH_OUT       if set, the raw JSON result lines are copied there
 #   BENCH_NODE_CPU  CPUs each broker process may use, as if it ran on its own
 #                   VM of that size (a cgroup CPU quota; each of the cluster's
@@ -36,7 +38,10 @@ SIZE=${BENCH_SIZE:-256}
 INFLIGHT=${BENCH_INFLIGHT:-64}
 TIMEOUT=${BENCH_TIMEOUT:-120s}
 QOSES=${BENCH_QOS:-0 1 2}
-BROKERS=${BENCH_BROKERS:-triad triad-cluster mochi mosquitto}
+BROKERS=${BENCH_BROKERS:-triad triad-dynsec triad-cluster mochi mosquitto}
+DYNSEC_ROLES=${BENCH_DYNSEC_ROLES:-100}
+DYNSEC_ACLS=${BENCH_DYNSEC_ACLS:-1000}
+DYNSEC_HELD=${BENCH_DYNSEC_HELD:-10}
 TRIAD_BIN=${TRIAD_BIN:-bin/triad}
 MOSQUITTO_BIN=${MOSQUITTO_BIN:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
 NODE_CPU=${BENCH_NODE_CPU:-0.5}
@@ -46,6 +51,8 @@ MOCHI_BIN=bin/mochiplain
 # The cluster issue's throughput targets for triad-cluster, judged by
 # bench/report on the same run (20 pairs, QoS 1).
 CLUSTER_TARGETS="qos1x20:triad-cluster/triad>=0.7,qos1x20:triad-cluster/mochi>=0.35"
+# The dynsec issue's: publishing with ACLs checked costs at most 10 %.
+DYNSEC_TARGETS="qos1x20:triad-dynsec/triad>=0.9"
 DEMO_SPAN=25       # `triad demo --base-port B` listens on B..B+24
 CLUSTER_READY_S=40 # demo.json, a leader and two followers (the demo itself gives up after 30s)
 STOP_GRACE_S=10    # SIGTERM to SIGKILL for a broker ...
@@ -209,16 +216,18 @@ wait_ready() {
 	done
 }
 
-start_triad() {
+# start_triad_node NAME [YAML] runs a one-node triad, its config ending
+# with YAML (top-level sections).
+start_triad_node() {
+	local name=$1 extra=${2:-} dir=$tmp/$1 port
 	if [[ ! -x $TRIAD_BIN ]]; then
-		loud "SKIPPING triad: $TRIAD_BIN not found (run 'make build' first)"
+		loud "SKIPPING $name: $TRIAD_BIN not found (run 'make build' first)"
 		return 1
 	fi
-	local dir=$tmp/triad port
 	mkdir -p "$dir"
 	free_port || return 1
 	port=$REPLY
-	ADDR[triad]=127.0.0.1:$port
+	ADDR[$name]=127.0.0.1:$port
 	free_port || return 1
 	cat >"$dir/triad.yaml" <<-YAML
 		node:
@@ -232,10 +241,22 @@ start_triad() {
 		  address: 127.0.0.1:$REPLY
 		log:
 		  level: warn
+		$extra
 	YAML
-	LOG[triad]=$dir/triad.log
-	"$TRIAD_BIN" run --config "$dir/triad.yaml" >"${LOG[triad]}" 2>&1 &
-	PID[triad]=$!
+	LOG[$name]=$dir/triad.log
+	"$TRIAD_BIN" run --config "$dir/triad.yaml" >"${LOG[$name]}" 2>&1 &
+	PID[$name]=$!
+}
+
+start_triad() { start_triad_node triad; }
+
+# start_triad_dynsec is triad with dynamic security on: a configuration of
+# DYNSEC_ROLES roles and DYNSEC_ACLS ACL entries, loadgen's anonymous
+# clients holding DYNSEC_HELD of the roles (bench/dynsecconf).
+start_triad_dynsec() {
+	local file=$tmp/dynamic-security.json
+	go run ./bench/dynsecconf -roles "$DYNSEC_ROLES" -acls "$DYNSEC_ACLS" -held "$DYNSEC_HELD" >"$file" || return 1
+	start_triad_node triad-dynsec "$(printf 'dynsec:\n  enabled: true\n  allow_anonymous: true\n  file: %s' "$file")"
 }
 
 # start_triad_cluster runs `triad demo --no-haproxy` (clients go to the
@@ -469,9 +490,9 @@ bench_broker() {
 
 for name in $BROKERS; do
 	case $name in
-	triad | triad-cluster | mochi | mosquitto) ;;
+	triad | triad-dynsec | triad-cluster | mochi | mosquitto) ;;
 	*)
-		loud "unknown broker '$name' in BENCH_BROKERS (want triad, triad-cluster, mochi, mosquitto)"
+		loud "unknown broker '$name' in BENCH_BROKERS (want triad, triad-dynsec, triad-cluster, mochi, mosquitto)"
 		exit 2
 		;;
 	esac
@@ -536,8 +557,9 @@ echo
 budget="all share the machine"
 [[ $NODE_CPU == 0 ]] || budget="$NODE_CPU CPU per broker process"
 echo "Triad bench: $PAIRS pairs, $COUNT msgs/publisher, ${SIZE}B payload, inflight $INFLIGHT, $(nproc) cores, $budget"
-# Ratios only between brokers that ran: triad against each baseline, and
-# triad-cluster against triad (the cost of replication) and mochi.
+# Ratios only between brokers that ran: triad against each baseline,
+# triad-dynsec against triad (the cost of ACL checks), and triad-cluster
+# against triad (the cost of replication) and mochi.
 has() { [[ " ${ran[*]} " == *" $1 "* ]]; }
 ratios=()
 if has triad; then
@@ -546,13 +568,17 @@ if has triad; then
 	done
 fi
 targets=
+if has triad-dynsec && has triad; then
+	ratios+=("triad-dynsec/triad")
+	targets=$DYNSEC_TARGETS
+fi
 if has triad-cluster; then
 	for name in triad mochi; do
 		if has "$name"; then
 			ratios+=("triad-cluster/$name")
 		fi
 	done
-	targets=$CLUSTER_TARGETS
+	targets=${targets:+$targets,}$CLUSTER_TARGETS
 fi
 ratio_arg=$(
 	IFS=,
