@@ -17,8 +17,10 @@ import (
 // is appended to the log before anything depends on it; the response (and
 // any CONNACK the new configuration allows) leaves through gated
 // connections, so no client hears of a change before it is durable on the
-// quorum. The new policy applies at once: a client it newly admits cannot
-// act before its CONNACK, and one it locks out is kicked.
+// quorum. The response is published under the policy the request was made
+// under (its admins read it, even one the change removes), then the new
+// policy applies: a client it newly admits cannot act before its CONNACK,
+// and one it locks out is kicked.
 func (h *dynsecHook) control(cl *mqtt.Client, payload []byte) {
 	h.ctlMu.Lock()
 	defer h.ctlMu.Unlock()
@@ -26,36 +28,42 @@ func (h *dynsecHook) control(cl *mqtt.Client, payload []byte) {
 	if res.Err != nil {
 		h.log.Error("dynamic-security request failed", "client", cl.ID, "error", res.Err)
 	}
+	var idx uint64
+	var data []byte
 	if res.Changed {
-		data := res.Config.MarshalFile()
-		idx, err := h.c.Append(state.Op{Kind: state.OpDynsecPut, Dynsec: data})
-		if err != nil {
+		data = res.Config.MarshalFile()
+		var err error
+		if idx, err = h.c.Append(state.Op{Kind: state.OpDynsecPut, Dynsec: data}); err != nil {
 			// The store has failed: nothing more is acknowledged, and the
 			// node stops. The change is not applied and gets no answer.
 			h.log.Error("dynamic-security change not recorded; not applied", "client", cl.ID, "error", err)
 			return
 		}
-		h.policy.Store(dynsec.NewPolicy(res.Config))
-		h.log.Info("dynamic-security configuration changed", "by", string(cl.Properties.Username),
-			"client", cl.ID, "index", idx, "clients", len(res.Config.Clients),
-			"groups", len(res.Config.Groups), "roles", len(res.Config.Roles))
-		if h.onChange != nil {
-			go func() { // once durable here: the file never holds a change a crash could undo
-				if err := h.c.Wait(context.Background(), idx); err == nil {
-					h.onChange(idx, data)
-				}
-			}()
-		}
-		h.kick(res.Kicks)
 	}
 	if err := h.srv.Publish(dynsec.ResponseTopic, res.Response, false, 0); err != nil {
 		h.log.Error("dynamic-security response not published", "client", cl.ID, "error", err)
 	}
+	if !res.Changed {
+		return
+	}
+	h.policy.Store(dynsec.NewPolicy(res.Config))
+	h.log.Info("dynamic-security configuration changed", "by", string(cl.Properties.Username),
+		"client", cl.ID, "index", idx, "clients", len(res.Config.Clients),
+		"groups", len(res.Config.Groups), "roles", len(res.Config.Roles))
+	if h.onChange != nil {
+		go func() { // once durable here: the file never holds a change a crash could undo
+			if err := h.c.Wait(context.Background(), idx); err == nil {
+				h.onChange(idx, data)
+			}
+		}()
+	}
+	h.kick(res.Kicks, cl)
 }
 
 // kick disconnects the clients a change concerns, with reason 0x98
-// (administrative action) for MQTT 5, as Mosquitto does.
-func (h *dynsecHook) kick(k dynsec.Kicks) {
+// (administrative action) for MQTT 5, as Mosquitto does; requester only
+// if the change does not spare it.
+func (h *dynsecHook) kick(k dynsec.Kicks, requester *mqtt.Client) {
 	if len(k.Usernames) == 0 && !k.Anonymous {
 		return
 	}
@@ -64,7 +72,7 @@ func (h *dynsecHook) kick(k dynsec.Kicks) {
 		names[u] = true
 	}
 	for _, cl := range h.srv.Clients.GetAll() {
-		if cl.Net.Inline || cl.Closed() {
+		if cl.Net.Inline || cl.Closed() || (k.SpareRequester && cl == requester) {
 			continue
 		}
 		u := string(cl.Properties.Username)

@@ -52,6 +52,10 @@ const DefaultMaxPayload = 1 << 20
 type Kicks struct {
 	Usernames []string // sorted, unique
 	Anonymous bool     // every client without a username
+	// SpareRequester: the connection that sent the request is not kicked
+	// (importConfig), so it can read the answer; its permissions are the
+	// new configuration's from now on, checked at every operation.
+	SpareRequester bool
 }
 
 // Result is Handle's answer to one request.
@@ -99,7 +103,7 @@ func (c *Controller) Handle(cfg *Config, payload []byte) Result {
 	res := Result{Response: w.buf, Config: cfg, Changed: b.changed, Err: errors.Join(b.errs...)}
 	if b.changed {
 		res.Config = b.cfg
-		res.Kicks = Kicks{Usernames: slices.Sorted(maps.Keys(b.kickUsers)), Anonymous: b.kickAnon}
+		res.Kicks = Kicks{Usernames: slices.Sorted(maps.Keys(b.kickUsers)), Anonymous: b.kickAnon, SpareRequester: b.spare}
 	}
 	return res
 }
@@ -118,6 +122,7 @@ type ctrlBatch struct {
 	changed   bool
 	kickUsers map[string]struct{}
 	kickAnon  bool
+	spare     bool    // a command spared the requester (Kicks.SpareRequester)
 	errs      []error // internal failures, for Result.Err
 }
 
@@ -228,4 +233,5 @@ func (b *ctrlBatch) commit(out ctrlOutcome) {
 		b.kickUsers[u] = struct{}{}
 	}
 	b.kickAnon = b.kickAnon || out.kick.anon
+	b.spare = b.spare || out.kick.spare
 }

@@ -15,6 +15,7 @@ type ctrlOutcome struct {
 type ctrlKick struct {
 	users []string
 	anon  bool
+	spare bool // not the requester (Kicks.SpareRequester)
 }
 
 func ctrlFail(errText string) ctrlOutcome { return ctrlOutcome{errText: errText} }
@@ -42,7 +43,8 @@ type ctrlCommand struct {
 	run  func(b *ctrlBatch, req *object) ctrlOutcome
 }
 
-// ctrlCommands lists every command of Mosquitto 2.0.11's plugin (spec 1.4).
+// ctrlCommands lists every command of Mosquitto 2.0.11's plugin (spec 1.4),
+// and Triad's importConfig.
 var ctrlCommands = []ctrlCommand{
 	{"setDefaultACLAccess", ctrlSetDefaultACLAccess},
 	{"getDefaultACLAccess", ctrlGetDefaultACLAccess},
@@ -78,6 +80,8 @@ var ctrlCommands = []ctrlCommand{
 	{"deleteRole", ctrlDeleteRole},
 	{"addRoleACL", ctrlAddRoleACL},
 	{"removeRoleACL", ctrlRemoveRoleACL},
+
+	{ImportCommand, ctrlImportConfig}, // Triad's (control_import.go)
 }
 
 // ctrlLookup finds a command by name, ASCII-case-insensitively as the

@@ -284,11 +284,25 @@ type v5Client struct {
 // dialV5 connects an MQTT 5 client over a TCP connection it dials itself.
 func dialV5(t *testing.T, addr, id string, cleanStart bool, expiry uint32, log *msgLog) v5Client {
 	t.Helper()
+	c, ack, err := connectV5(t, addr, &paho5.Connect{
+		ClientID: id, KeepAlive: 30, CleanStart: cleanStart,
+		Properties: &paho5.ConnectProperties{SessionExpiryInterval: &expiry},
+	}, log)
+	if err != nil {
+		t.Fatalf("MQTT 5 connect %s: %v", id, err)
+	}
+	return v5Client{c, ack}
+}
+
+// connectV5 dials addr and sends cp; log, if set, records what arrives.
+// The CONNACK is returned whatever its reason code.
+func connectV5(t *testing.T, addr string, cp *paho5.Connect, log *msgLog) (*paho5.Client, *paho5.Connack, error) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	cfg := paho5.ClientConfig{ClientID: id, Conn: conn}
+	cfg := paho5.ClientConfig{ClientID: cp.ClientID, Conn: conn}
 	if log != nil {
 		cfg.OnPublishReceived = []func(paho5.PublishReceived) (bool, error){
 			func(pr paho5.PublishReceived) (bool, error) {
@@ -300,14 +314,8 @@ func dialV5(t *testing.T, addr, id string, cleanStart bool, expiry uint32, log *
 	c := paho5.NewClient(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ack, err := c.Connect(ctx, &paho5.Connect{
-		ClientID: id, KeepAlive: 30, CleanStart: cleanStart,
-		Properties: &paho5.ConnectProperties{SessionExpiryInterval: &expiry},
-	})
-	if err != nil {
-		t.Fatalf("MQTT 5 connect %s: %v", id, err)
-	}
-	return v5Client{c, ack}
+	ack, err := c.Connect(ctx, cp)
+	return c, ack, err
 }
 
 func (c v5Client) subscribe(t *testing.T, subs ...paho5.SubscribeOptions) {

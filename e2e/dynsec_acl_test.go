@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,28 +13,12 @@ import (
 // CONNACK reason code; the client is nil when the connection was refused.
 func dialV5As(t *testing.T, addr, id, user, pass string, log *msgLog) (*paho5.Client, byte) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	cfg := paho5.ClientConfig{ClientID: id, Conn: conn}
-	if log != nil {
-		cfg.OnPublishReceived = []func(paho5.PublishReceived) (bool, error){
-			func(pr paho5.PublishReceived) (bool, error) {
-				log.add(pr.Packet.Topic, string(pr.Packet.Payload), pr.Packet.Retain)
-				return true, nil
-			},
-		}
-	}
-	c := paho5.NewClient(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	cp := &paho5.Connect{ClientID: id, KeepAlive: 30, CleanStart: true}
 	if user != "" {
 		cp.UsernameFlag, cp.Username = true, user
 		cp.PasswordFlag, cp.Password = true, []byte(pass)
 	}
-	ack, err := c.Connect(ctx, cp)
+	c, ack, err := connectV5(t, addr, cp, log)
 	if ack == nil {
 		t.Fatalf("MQTT 5 connect %s as %q: no CONNACK: %v", id, user, err)
 	}

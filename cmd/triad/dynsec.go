@@ -26,6 +26,12 @@ const dynsecUsage = `usage:
   triad dynsec export (--config FILE | --file PATH)
         print the dynamic-security configuration, in Mosquitto's format (every
         node keeps its dynsec.file equal to the replicated configuration)
+  triad dynsec import --mqtt HOST:PORT [--username admin] [--password-file F]
+        [--cafile CA] FILE
+        replace a running broker's configuration with FILE (a Mosquitto
+        dynamic-security.json), through the control API as an admin: it is
+        replicated and confirmed like any mosquitto_ctrl command; every other
+        connected client is disconnected
 `
 
 // cmdDynsec runs `triad dynsec SUBCOMMAND`.
@@ -39,6 +45,8 @@ func cmdDynsec(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdDynsecInit(args[1:], stdin, stdout, stderr)
 	case "export":
 		return cmdDynsecExport(args[1:], stdout, stderr)
+	case "import":
+		return cmdDynsecImport(args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, dynsecUsage)
 		return 0

@@ -4,7 +4,7 @@
 //	triad check-config --config FILE  validate FILE; print the effective config
 //	triad demo [--dir DIR] [--base-port N] [--cluster NAME] [--no-haproxy]
 //	                                  run a three-node cluster on this machine
-//	triad dynsec init|export ...      make or print a dynamic-security.json
+//	triad dynsec init|export|import   make, print or load a dynamic-security.json
 //	triad version                     print the version
 package main
 
@@ -32,7 +32,7 @@ const usage = `usage:
                                     ports 21883..21913, HAProxy's MQTT frontend at
                                     base+30, cluster demo); Ctrl-C stops it, SIGHUP
                                     restarts stopped processes
-  triad dynsec init|export ...      make or print a dynamic-security.json
+  triad dynsec init|export|import   make, print or load a dynamic-security.json
                                     (triad dynsec help)
   triad version                     print the version
 `
