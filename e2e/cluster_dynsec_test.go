@@ -15,6 +15,9 @@ import (
 func TestClusterDynsecSurvivesFailover(t *testing.T) {
 	c := newCluster(t)
 	leader := c.leader()
+	// Both followers in sync: from now on a confirmed change is durable on
+	// them (before, the leader confirms on its own disk: no_follower).
+	c.waitInSync(2)
 	addr, pw := c.node(leader).MQTTAddr, c.l.AdminPassword
 	must := func(addr string, args ...string) {
 		t.Helper()
