@@ -42,6 +42,7 @@ type dynsecHook struct {
 	ctl       dynsec.Controller
 	policy    atomic.Pointer[dynsec.Policy]
 	onChange  func(idx uint64, file []byte) // a change was appended at idx (the node mirrors the file)
+	persist   *persistHook                  // records the queued deliveries a reconnect drops
 
 	ctlMu sync.Mutex // control requests run one at a time, each on the latest configuration
 
@@ -65,7 +66,7 @@ func newDynsecHook(srv *mqtt.Server, c *state.Committer, log *slog.Logger, allow
 func (h *dynsecHook) ID() string { return "triad-dynsec" }
 
 func (h *dynsecHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnACLCheck,
 		mqtt.OnPublish, mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnUnsubscribe,
 		mqtt.OnPacketEncode, mqtt.OnDisconnect}, []byte{b})
 }
@@ -98,6 +99,29 @@ func (h *dynsecHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		h.log.Debug("refusal not sent", "client", cl.ID, "error", err)
 	}
 	return packets.ErrNotAuthorized
+}
+
+// OnSessionEstablish drops, from the session a client takes over, the
+// queued and in-flight messages it may no longer receive: they were
+// checked when they were queued, but its permissions may have changed
+// since (Mosquitto checks them again too). It runs before mochi hands the
+// session to the new connection, and before the persistence hook does.
+func (h *dynsecHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	old, ok := h.srv.Clients.Get(cl.ID)
+	if !ok || old == cl {
+		return
+	}
+	p, id := h.policy.Load(), identity(cl)
+	for _, pk := range old.State.Inflight.GetAll(false) {
+		if pk.FixedHeader.Type != packets.Publish || p.Allowed(id, dynsec.AccessReceive, pk.TopicName) {
+			continue
+		}
+		if old.State.Inflight.Delete(pk.PacketID) {
+			atomic.AddInt64(&h.srv.Info.Inflight, -1) // as mochi counts its own deletions
+			h.persist.dropDelivery(old, pk.PacketID, "not_authorized")
+			h.log.Debug("queued message dropped: the client may no longer receive it", "client", cl.ID, "topic", pk.TopicName)
+		}
+	}
 }
 
 // OnConnectAuthenticate lets through what OnConnect accepted.

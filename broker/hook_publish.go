@@ -222,8 +222,14 @@ func (h *persistHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 		h.inboundDone(cl, pk.PacketID)
 		return
 	}
-	if h.deliveryDone(cl, pk.PacketID) {
-		h.m.messagesDropped.WithLabelValues("inflight").Inc()
+	h.dropDelivery(cl, pk.PacketID, "inflight")
+}
+
+// dropDelivery records that the message under pid will not be delivered
+// to cl's session, and counts it under reason.
+func (h *persistHook) dropDelivery(cl *mqtt.Client, pid uint16, reason string) {
+	if h.deliveryDone(cl, pid) {
+		h.m.messagesDropped.WithLabelValues(reason).Inc()
 	}
 }
 

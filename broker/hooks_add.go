@@ -30,7 +30,7 @@ func (b *Broker) addHooks(snap *state.Snapshot) (seed []byte, err error) {
 				"create the first admin with `triad dynsec init` (see docs/dynsec.md)", "file", b.cfg.Dynsec.File)
 		}
 		b.dynsec = newDynsecHook(b.srv, b.c, b.log.With("component", "dynsec"), b.cfg.Dynsec.AllowAnonymous, dynsec.NewPolicy(cfg))
-		b.dynsec.onChange = b.onDynsec
+		b.dynsec.onChange, b.dynsec.persist = b.onDynsec, b.hook
 		if err := b.srv.AddHook(b.dynsec, nil); err != nil {
 			return nil, fmt.Errorf("broker: add dynsec hook: %w", err)
 		}
