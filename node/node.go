@@ -23,6 +23,7 @@ import (
 	"github.com/triadmq/triad/broker"
 	"github.com/triadmq/triad/config"
 	"github.com/triadmq/triad/election"
+	"github.com/triadmq/triad/internal/sdnotify"
 	"github.com/triadmq/triad/sync/state"
 	"github.com/triadmq/triad/version"
 )
@@ -130,12 +131,19 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sd := sdnotify.FromEnv()
+	notifyCtx, stopNotify := context.WithCancel(ctx)
+	notified := make(chan struct{})
+	go func() { defer close(notified); n.notifySystemd(notifyCtx, sd) }()
 	var runErr error
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: flushing state")
 	case runErr = <-n.failed:
 	}
+	stopNotify()
+	<-notified
+	systemdStopping(sd, log)
 	return errors.Join(runErr, n.Close())
 }
 
