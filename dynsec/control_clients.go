@@ -6,18 +6,13 @@ package dynsec
 // modifyClient is in control_modify.go.
 
 func ctrlListClients(b *ctrlBatch, req *object) ctrlOutcome {
-	verbose, count, offset := ctrlListArgs(req)
 	cfg := b.cfg
-	names := cfg.ClientNames()
-	page := ctrlPage(names, count, offset)
-	var groups map[string][]RoleRef
-	if verbose {
-		groups = ctrlMemberships(cfg)
-	}
-	return ctrlData(func(w *ctrlWriter) {
-		ctrlWriteList(w, "clients", len(names), page, verbose, func(w *ctrlWriter, name string) {
-			ctrlWriteClient(w, cfg.Clients[name], groups[name])
-		})
+	var groups map[string][]RoleRef // built once, and only for a verbose list
+	return ctrlList(req, "clients", cfg.ClientNames(), func(w *ctrlWriter, name string) {
+		if groups == nil {
+			groups = ctrlMemberships(cfg) // never nil
+		}
+		ctrlWriteClient(w, cfg.Clients[name], groups[name])
 	})
 }
 
@@ -56,13 +51,9 @@ func ctrlCreateClient(b *ctrlBatch, req *object) ctrlOutcome {
 	if clientID != nil && !ctrlValidUTF8(*clientID) {
 		return ctrlFail("Client ID not valid UTF-8")
 	}
-	textName, bad := ctrlOptString(req, "textname")
-	if bad {
-		return ctrlFail("Invalid/missing textname")
-	}
-	textDesc, bad := ctrlOptString(req, "textdescription")
-	if bad {
-		return ctrlFail("Invalid/missing textdescription")
+	textName, textDesc, errText := ctrlTexts(req)
+	if errText != "" {
+		return ctrlFail(errText)
 	}
 	if cfg.Clients[username] != nil {
 		return ctrlFail("Client already exists")

@@ -115,3 +115,14 @@ func ctrlPage[T any](all []T, count, offset int) []T {
 func ctrlListArgs(req *object) (verbose bool, count, offset int) {
 	return req.getBool("verbose", false), req.getInt("count", -1), req.getInt("offset", 0)
 }
+
+// ctrlList answers a list command over names (all of them, in order):
+// the page its arguments select, the total count, and each entry as a
+// name or, verbose, as entry writes it.
+func ctrlList(req *object, key string, names []string, entry func(w *ctrlWriter, name string)) ctrlOutcome {
+	verbose, count, offset := ctrlListArgs(req)
+	page := ctrlPage(names, count, offset)
+	return ctrlData(func(w *ctrlWriter) {
+		ctrlWriteList(w, key, len(names), page, verbose, entry)
+	})
+}

@@ -5,14 +5,9 @@ package dynsec
 // control_modify.go.
 
 func ctrlListGroups(b *ctrlBatch, req *object) ctrlOutcome {
-	verbose, count, offset := ctrlListArgs(req)
 	cfg := b.cfg
-	names := cfg.GroupNames()
-	page := ctrlPage(names, count, offset)
-	return ctrlData(func(w *ctrlWriter) {
-		ctrlWriteList(w, "groups", len(names), page, verbose, func(w *ctrlWriter, name string) {
-			ctrlWriteGroup(w, cfg.Groups[name])
-		})
+	return ctrlList(req, "groups", cfg.GroupNames(), func(w *ctrlWriter, name string) {
+		ctrlWriteGroup(w, cfg.Groups[name])
 	})
 }
 
@@ -39,13 +34,9 @@ func ctrlCreateGroup(b *ctrlBatch, req *object) ctrlOutcome {
 	if errText != "" {
 		return ctrlFail(errText)
 	}
-	textName, bad := ctrlOptString(req, "textname")
-	if bad {
-		return ctrlFail("Invalid/missing textname")
-	}
-	textDesc, bad := ctrlOptString(req, "textdescription")
-	if bad {
-		return ctrlFail("Invalid/missing textdescription")
+	textName, textDesc, errText := ctrlTexts(req)
+	if errText != "" {
+		return ctrlFail(errText)
 	}
 	if b.cfg.Groups[name] != nil {
 		return ctrlFail("Group already exists")

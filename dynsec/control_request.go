@@ -24,6 +24,19 @@ func ctrlString(o *object, key string) (string, bool) {
 	return ctrlCString(s), ok
 }
 
+// ctrlTexts reads the optional textname and textdescription of a create
+// command, which refuses either when it is not a string.
+func ctrlTexts(req *object) (textName, textDesc *string, errText string) {
+	textName, bad := ctrlOptString(req, "textname")
+	if bad {
+		return nil, nil, "Invalid/missing textname"
+	}
+	if textDesc, bad = ctrlOptString(req, "textdescription"); bad {
+		return nil, nil, "Invalid/missing textdescription"
+	}
+	return textName, textDesc, ""
+}
+
 // ctrlOptString reads an optional string field: nil when absent, bad when
 // present with another type (null included). create* commands refuse a
 // bad one; modify* commands ignore it.

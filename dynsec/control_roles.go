@@ -6,14 +6,9 @@ import "slices"
 // client commands are (see control_clients.go).
 
 func ctrlListRoles(b *ctrlBatch, req *object) ctrlOutcome {
-	verbose, count, offset := ctrlListArgs(req)
 	cfg := b.cfg
-	names := cfg.RoleNames()
-	page := ctrlPage(names, count, offset)
-	return ctrlData(func(w *ctrlWriter) {
-		ctrlWriteList(w, "roles", len(names), page, verbose, func(w *ctrlWriter, name string) {
-			ctrlWriteRole(w, cfg.Roles[name])
-		})
+	return ctrlList(req, "roles", cfg.RoleNames(), func(w *ctrlWriter, name string) {
+		ctrlWriteRole(w, cfg.Roles[name])
 	})
 }
 
@@ -40,13 +35,9 @@ func ctrlCreateRole(b *ctrlBatch, req *object) ctrlOutcome {
 	if errText != "" {
 		return ctrlFail(errText)
 	}
-	textName, bad := ctrlOptString(req, "textname")
-	if bad {
-		return ctrlFail("Invalid/missing textname")
-	}
-	textDesc, bad := ctrlOptString(req, "textdescription")
-	if bad {
-		return ctrlFail("Invalid/missing textdescription")
+	textName, textDesc, errText := ctrlTexts(req)
+	if errText != "" {
+		return ctrlFail(errText)
 	}
 	if b.cfg.Roles[name] != nil {
 		return ctrlFail("Role already exists")
