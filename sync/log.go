@@ -113,6 +113,19 @@ func (e *logEntry) encoded() ([]byte, error) {
 // From returns up to max entries from index idx on; ok is false when idx
 // is no longer in the log.
 func (l *Log) From(idx uint64, max int) (entries []state.Entry, ok bool) {
+	window, ok := l.window(idx, max)
+	if len(window) > 0 {
+		entries = make([]state.Entry, 0, len(window))
+		for _, e := range window {
+			entries = append(entries, e.Entry)
+		}
+	}
+	return entries, ok
+}
+
+// window copies out up to max log entries from index idx on; ok is false
+// when idx is no longer in the log.
+func (l *Log) window(idx uint64, max int) (window []*logEntry, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if idx <= l.base {
@@ -123,11 +136,7 @@ func (l *Log) From(idx uint64, max int) (entries []state.Entry, ok bool) {
 		return nil, true
 	}
 	end := min(uint64(len(l.entries)), start+uint64(max))
-	entries = make([]state.Entry, 0, end-start)
-	for _, e := range l.entries[start:end] {
-		entries = append(entries, e.Entry)
-	}
-	return entries, true
+	return append([]*logEntry(nil), l.entries[start:end]...), true
 }
 
 // encodedFrom is From for a leader's stream: up to max entries from idx
@@ -135,15 +144,7 @@ func (l *Log) From(idx uint64, max int) (entries []state.Entry, ok bool) {
 // as an encoded pb.Entries; n is how many it holds, last the index of the
 // last one. Each entry is encoded once for all the streams that read it.
 func (l *Log) encodedFrom(idx uint64, max, maxBytes int) (body []byte, n int, last uint64, ok bool, err error) {
-	l.mu.Lock()
-	var window []*logEntry
-	if ok = idx > l.base; ok {
-		if start := idx - l.base - 1; start < uint64(len(l.entries)) {
-			end := min(uint64(len(l.entries)), start+uint64(max))
-			window = append(window, l.entries[start:end]...)
-		}
-	}
-	l.mu.Unlock()
+	window, ok := l.window(idx, max)
 	encs := make([][]byte, 0, len(window))
 	size := 0
 	for _, e := range window { // encoded outside the lock: the committer appends meanwhile
