@@ -104,41 +104,42 @@ func ctrlModifyRole(b *ctrlBatch, req *object) ctrlOutcome {
 	}, ctrlKick{})
 }
 
-// ctrlRoleACLArgs runs the checks addRoleACL and removeRoleACL share up
-// to the acltype, returning the role name and the canonical ACL type.
-func ctrlRoleACLArgs(b *ctrlBatch, req *object) (rolename, acltype, errText string) {
+// ctrlRoleACLArgs runs the checks addRoleACL and removeRoleACL share,
+// returning the role name, the canonical ACL type and the topic.
+func ctrlRoleACLArgs(b *ctrlBatch, req *object) (rolename, acltype, topic, errText string) {
 	if rolename, errText = ctrlRolename(req); errText != "" {
-		return "", "", errText
+		return "", "", "", errText
 	}
 	if b.cfg.Roles[rolename] == nil {
-		return "", "", "Role not found"
+		return "", "", "", "Role not found"
 	}
 	typ, ok := ctrlString(req, "acltype")
 	if !ok {
-		return "", "", "Invalid/missing acltype"
+		return "", "", "", "Invalid/missing acltype"
 	}
 	// Only the six role types: "subscribe"/"unsubscribe" are default-access
 	// types and unknown here.
 	if acltype, ok = canonicalACLType(typ); !ok {
-		return "", "", "Unknown acltype"
+		return "", "", "", "Unknown acltype"
 	}
-	return rolename, acltype, ""
+	topic, ok = ctrlString(req, "topic")
+	switch {
+	case !ok:
+		return "", "", "", "Invalid/missing topic"
+	case !ctrlValidUTF8(topic):
+		return "", "", "", "Topic not valid UTF-8"
+	case !ctrlValidSubFilter(topic):
+		return "", "", "", "Invalid ACL topic"
+	}
+	return rolename, acltype, topic, ""
 }
 
 func ctrlAddRoleACL(b *ctrlBatch, req *object) ctrlOutcome {
-	rolename, acltype, errText := ctrlRoleACLArgs(b, req)
+	rolename, acltype, topic, errText := ctrlRoleACLArgs(b, req)
 	if errText != "" {
 		return ctrlFail(errText)
 	}
-	topic, ok := ctrlString(req, "topic")
-	switch {
-	case !ok:
-		return ctrlFail("Invalid/missing topic")
-	case !ctrlValidUTF8(topic):
-		return ctrlFail("Topic not valid UTF-8")
-	case !ctrlValidSubFilter(topic):
-		return ctrlFail("Invalid ACL topic")
-	case ctrlFindACL(b.cfg.Roles[rolename].ACLs, acltype, topic) >= 0:
+	if ctrlFindACL(b.cfg.Roles[rolename].ACLs, acltype, topic) >= 0 {
 		// Same type and byte-identical topic; priority and allow do not matter.
 		return ctrlFail("ACL with this topic already exists")
 	}
@@ -154,18 +155,9 @@ func ctrlAddRoleACL(b *ctrlBatch, req *object) ctrlOutcome {
 // Mosquitto removes then depends on its hash chain, here it is the
 // earliest added.
 func ctrlRemoveRoleACL(b *ctrlBatch, req *object) ctrlOutcome {
-	rolename, acltype, errText := ctrlRoleACLArgs(b, req)
+	rolename, acltype, topic, errText := ctrlRoleACLArgs(b, req)
 	if errText != "" {
 		return ctrlFail(errText)
-	}
-	topic, ok := ctrlString(req, "topic")
-	switch {
-	case !ok:
-		return ctrlFail("Invalid/missing topic")
-	case !ctrlValidUTF8(topic):
-		return ctrlFail("Topic not valid UTF-8")
-	case !ctrlValidSubFilter(topic):
-		return ctrlFail("Invalid ACL topic")
 	}
 	i := ctrlFindACL(b.cfg.Roles[rolename].ACLs, acltype, topic)
 	if i < 0 {
