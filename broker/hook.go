@@ -50,10 +50,15 @@ type session struct {
 	msgs       map[uint64]uint16         // message id → outbound packet id (0: done, awaiting routing)
 	inRetained bool                      // processing a SUBSCRIBE: deliveries are retained messages
 	stash      map[uint16]packets.Packet // deliveries moved aside for a colliding client packet id (hook_pid.go)
+	// Takeover (hook_takeover.go): the clients this session was inherited
+	// from, and a channel closed once cl's CONNACK is written.
+	ancestors []ancestor
+	connacked chan struct{}
 }
 
 func newSession(cl *mqtt.Client) *session {
-	return &session{cl: cl, persistent: persistent(cl), pids: map[uint16]uint64{}, msgs: map[uint64]uint16{}}
+	return &session{cl: cl, persistent: persistent(cl), pids: map[uint16]uint64{}, msgs: map[uint64]uint16{},
+		connacked: closedChan}
 }
 
 // pubSlot is the message a publisher's read goroutine is processing, so
@@ -143,10 +148,13 @@ func (h *persistHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	inherit := old != nil && !pk.Connect.Clean &&
 		!(old.cl.Properties.Clean && old.cl.Properties.ProtocolVersion < 5) // as mochi's inheritClientSession
 	if inherit {
-		s.pids, s.msgs = old.pids, old.msgs
+		s.inherit(old, h.now())
 		renumber(old.cl.State.Inflight, false) // mochi resends them after CONNACK, sorted
 	}
 	h.sessions[cl.ID] = s
+	if old != nil {
+		old.markConnacked() // superseded: whoever waits on it looks again
+	}
 
 	var ops []state.Op
 	if old != nil && old.persistent && (!inherit || !s.persistent) {
@@ -168,6 +176,7 @@ func (h *persistHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	if len(s.stash) > 0 {
 		h.unstashLocked(s)
 	}
+	s.markConnacked() // strays still on their way go to the offline session
 	if expire {
 		delete(h.sessions, cl.ID)
 		if s.persistent {

@@ -27,6 +27,11 @@ func (h *persistHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if s := h.sessions[cl.ID]; s != nil && s.cl != cl {
+		// Read from a connection whose session a new one has taken over:
+		// not accepted (no ack), the client sends it again on the new one.
+		return pk, packets.ErrRejectPacket
+	}
 	if s := h.current(cl); s != nil && s.persistent && pk.FixedHeader.Qos == 2 {
 		ops = append(ops, state.Op{Kind: state.OpInboundPut, Inbound: &state.Inbound{
 			ClientID: cl.ID, PacketID: pk.PacketID, Created: pk.Created}})
@@ -95,19 +100,39 @@ func (h *persistHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int6
 		return // an inbound ack mochi keeps in the same map
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	s := h.current(cl)
-	if s == nil || !s.persistent {
+	if s == nil {
+		h.mu.Unlock()
+		if !pk.FixedHeader.Dup {
+			h.adoptStray(cl, pk) // a fan-out that reached a taken-over client (hook_takeover.go)
+		}
 		return
 	}
-	if _, known := s.pids[pk.PacketID]; known {
-		return // a resend of a recorded delivery
+	defer h.mu.Unlock()
+	if s.persistent {
+		h.recordDelivery(s, cl, &pk, pk.FixedHeader.Dup)
 	}
+}
+
+// recordDelivery records pk, in cl's in-flight map, as a delivery of s
+// unless it is a resend of one already recorded. mu must be held.
+func (h *persistHook) recordDelivery(s *session, cl *mqtt.Client, pk *packets.Packet, resend bool) {
 	var ops []state.Op
-	id, live := h.liveMessage(s, &pk)
+	if prev, known := s.pids[pk.PacketID]; known {
+		if resend {
+			return
+		}
+		// mochi gave out an id the session still maps to an earlier
+		// delivery, so that one left the in-flight map unseen: it was
+		// acknowledged on a connection being taken over, before mochi
+		// copied the map (supersededAck records it too, later).
+		delete(s.msgs, prev)
+		ops = append(ops, state.Op{Kind: state.OpDeliveryDone, ClientID: cl.ID, MsgID: prev})
+	}
+	id, live := h.liveMessage(s, pk)
 	if !live { // a retained message, a will, or an ambiguous case: store a copy
 		id = h.msgSeq.Add(1)
-		m := messageFromPacket(id, &pk)
+		m := messageFromPacket(id, pk)
 		m.Routed = true
 		ops = append(ops, state.Op{Kind: state.OpMsgAccept, Msg: m})
 	}
@@ -168,9 +193,17 @@ func (h *persistHook) pubrecReceived(cl *mqtt.Client, pk packets.Packet) {
 		return // a refusal: OnQosDropped follows
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	s := h.current(cl)
-	if s == nil || !s.persistent {
+	if s == nil {
+		superseded := h.sessions[cl.ID] != nil
+		h.mu.Unlock()
+		if superseded {
+			h.supersededAck(cl, pk.PacketID)
+		}
+		return
+	}
+	defer h.mu.Unlock()
+	if !s.persistent {
 		return
 	}
 	if id, ok := s.pids[pk.PacketID]; ok {
@@ -206,13 +239,28 @@ func (h *persistHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 		if pk.Created != 0 {
 			return // mochi's own PUBACK of an inbound QoS 1 message, built by buildAck
 		}
-		h.deliveryDone(cl, pk.PacketID)
+		h.deliveryAcked(cl, pk.PacketID)
 	case packets.Pubcomp:
 		if pk.Created != 0 {
 			return // mochi's own PUBCOMP of an inbound QoS 2 message
 		}
-		h.deliveryDone(cl, pk.PacketID)
+		h.deliveryAcked(cl, pk.PacketID)
 	}
+}
+
+// deliveryAcked records a client's PUBACK or PUBCOMP for pid.
+func (h *persistHook) deliveryAcked(cl *mqtt.Client, pid uint16) {
+	if !h.deliveryDone(cl, pid) && h.superseded(cl) {
+		h.supersededAck(cl, pid)
+	}
+}
+
+// superseded reports whether a newer connection holds cl's client id.
+func (h *persistHook) superseded(cl *mqtt.Client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sessions[cl.ID]
+	return s != nil && s.cl != cl
 }
 
 // OnQosDropped fires when mochi gives up an in-flight entry: expired,
@@ -233,10 +281,18 @@ func (h *persistHook) dropDelivery(cl *mqtt.Client, pid uint16, reason string) {
 	}
 }
 
-// OnPacketSent counts delivered messages.
+// OnPacketSent counts delivered messages, and ends a session takeover
+// with its CONNACK (hook_takeover.go).
 func (h *persistHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
-	if pk.FixedHeader.Type == packets.Publish {
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
 		h.m.messagesOut.WithLabelValues(qosLabel(pk.FixedHeader.Qos)).Inc()
+	case packets.Connack:
+		h.mu.Lock()
+		if s := h.current(cl); s != nil {
+			s.markConnacked()
+		}
+		h.mu.Unlock()
 	}
 }
 

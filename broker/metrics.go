@@ -18,6 +18,7 @@ type metrics struct {
 	messagesDropped *prometheus.CounterVec
 	duplicatesQos2  prometheus.Counter
 	pidCollisions   prometheus.Counter
+	takeoverAdopted prometheus.Counter
 	commitSeconds   prometheus.Histogram
 	commitEntries   prometheus.Histogram
 	commitOps       prometheus.Histogram
@@ -42,6 +43,9 @@ func newMetrics() *metrics {
 		pidCollisions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "triad_packet_id_collisions_total", Help: "Client packets reusing a packet id of an outbound delivery (handled).",
 		}),
+		takeoverAdopted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triad_takeover_deliveries_adopted_total", Help: "Messages routed to a session while a new connection was taking it over, moved to the new connection.",
+		}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "triad_store_commit_seconds", Help: "Duration of one group commit (transaction and fsync).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
@@ -58,7 +62,7 @@ func newMetrics() *metrics {
 			Name: "triad_store_failed", Help: "1 once the state store failed a commit; the broker stops serving.",
 		}),
 	}
-	m.reg.MustRegister(m.messagesIn, m.messagesOut, m.messagesDropped, m.duplicatesQos2, m.pidCollisions,
+	m.reg.MustRegister(m.messagesIn, m.messagesOut, m.messagesDropped, m.duplicatesQos2, m.pidCollisions, m.takeoverAdopted,
 		m.commitSeconds, m.commitEntries, m.commitOps, m.storeFailed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

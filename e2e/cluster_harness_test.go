@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -137,6 +139,41 @@ func (c *cluster) cleanup() {
 			t.Logf("the end of %s's log:\n%s", n.Name, lastLines(text, 60))
 		}
 	}
+	keepOnFailure(t, c.l.Dir)
+}
+
+// keepOnFailure copies the regular files under dir (logs, configs, data
+// files) to $TRIAD_E2E_KEEP/<test name> when the test failed and the
+// variable is set, so a failure can be examined after the temp dir is gone.
+func keepOnFailure(t *testing.T, dir string) {
+	root := os.Getenv("TRIAD_E2E_KEEP")
+	if root == "" || !t.Failed() {
+		return
+	}
+	dst := filepath.Join(root, strings.ReplaceAll(t.Name(), "/", "_"))
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, 0o644)
+	})
+	if err != nil {
+		t.Errorf("keep %s in %s: %v", dir, dst, err)
+		return
+	}
+	t.Logf("the cluster's files are kept in %s", dst)
 }
 
 // lastLines returns the last n lines of text.

@@ -134,6 +134,7 @@ log:
 		if t.Failed() && len(races) == 0 {
 			t.Logf("triad output:\n%s", n.output())
 		}
+		keepOnFailure(t, n.dir)
 	})
 	return n
 }
