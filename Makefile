@@ -9,7 +9,7 @@ TESTFLAGS ?= -race -count=1 -timeout 30m
 # no crasher (golang/go#75804, fixed in Go 1.27).
 FUZZTIME  ?= 100000x
 
-.PHONY: all build test unit lint fuzz deps bench bench-catchup bench-failover chaos demo clean
+.PHONY: all build test unit lint fuzz deps bench bench-catchup bench-failover chaos demo clean packages package-check
 
 all: build
 
@@ -25,6 +25,8 @@ deps:
 test: deps lint
 	$(GO) test $(TESTFLAGS) ./...
 	$(MAKE) fuzz
+	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) package-check; else \
+		echo "make test: package-check NOT RUN: it installs the .deb and needs root (sudo make package-check)" >&2; fi
 
 # A bounded run of each fuzz target beyond its committed seed corpus
 # (testdata/fuzz/), which every `go test` run replays anyway; about 20 s on
@@ -84,6 +86,22 @@ proto:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	cd sync/pb && PATH="$(TOOLS):$$PATH" buf generate
+
+# .deb and .rpm with nfpm (a tool pinned in go.mod): static binaries
+# stamped with VERSION, the units, configs and docs (packaging/nfpm.yaml).
+PKG_VERSION ?= $(shell ./scripts/pkg-version.sh)
+packages:
+	rm -rf dist && mkdir -p dist/bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/bin/ $(addprefix ./cmd/,$(BINS))
+	PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package --config packaging/nfpm.yaml \
+		--packager deb --target dist/triad_$(PKG_VERSION)_amd64.deb
+	PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package --config packaging/nfpm.yaml \
+		--packager rpm --target dist/triad-$(PKG_VERSION)-1.x86_64.rpm
+
+# Installs the .deb on this machine (root), checks it, purges it; inspects
+# the .rpm. Part of `make test` when run as root (CI).
+package-check: packages
+	VERSION=$(VERSION) PKG_VERSION=$(PKG_VERSION) ./scripts/package-check.sh
 
 clean:
 	rm -rf bin dist

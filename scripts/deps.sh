@@ -11,6 +11,7 @@ declare -A want=(
   [mosquitto]=mosquitto
   [curl]=curl
   [haproxy]=haproxy
+  [rpm]=rpm # inspects the .rpm in make package-check
 )
 for extra in "$@"; do
   want[${extra%%=*}]=${extra#*=}

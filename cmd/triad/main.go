@@ -5,6 +5,7 @@
 //	triad demo [--dir DIR] [--base-port N] [--cluster NAME] [--no-haproxy]
 //	                                  run a three-node cluster on this machine
 //	triad dynsec init|export|import   make, print or load a dynamic-security.json
+//	triad systemd-generator DIR...    systemd generator (packaging)
 //	triad version                     print the version
 package main
 
@@ -34,6 +35,10 @@ const usage = `usage:
                                     restarts stopped processes
   triad dynsec init|export|import   make, print or load a dynamic-security.json
                                     (triad dynsec help)
+  triad systemd-generator [--config FILE] DIR [DIR DIR]
+                                    write triad.service drop-ins the config needs
+                                    (CAP_NET_BIND_SERVICE, ReadWritePaths); run by
+                                    systemd as triad-generator
   triad version                     print the version
 `
 
@@ -57,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "dynsec":
 		return cmdDynsec(args[1:], os.Stdin, stdout, stderr)
+	case "systemd-generator":
+		return cmdSystemdGenerator(args[1:], stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "triad %s\n", version.Version)
 		return 0

@@ -29,7 +29,8 @@ Commands:
   history [--json]            every leadership change, oldest first
   revoke NODE                 revoke a dead node's etcd lease (for a service
                               manager's ExecStopPost) so its leadership and status
-                              vanish now instead of after the lease TTL
+                              vanish now instead of after the lease TTL; without
+                              NODE, the node.name of --config
   certs init --dir DIR --node NAME=HOST[,HOST...] [--node ...] [--days N] [--force]
                               make the replication mTLS certificates, offline (no
                               etcd): a CA for --cluster in DIR, or the one already

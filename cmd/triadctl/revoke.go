@@ -9,15 +9,19 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/triadmq/triad/config"
 )
 
 // revoke revokes the leases of a node whose process has died (a service
 // manager's ExecStopPost), so its leader key and status vanish at once
 // instead of after the lease TTL. Run it only once the node's process is
-// gone: a live node loses its leadership and status.
+// gone: a live node loses its leadership and status. Without NODE it
+// revokes the node whose --config is given (node.name); for a standalone
+// node (no cluster section) there is nothing to revoke.
 func (a *app) revoke(ctx context.Context, cl *cmdLine) error {
-	node, err := cl.nodeArg()
-	if err != nil {
+	node, err := a.revokeTarget(cl)
+	if err != nil || node == "" {
 		return err
 	}
 	s, err := a.open(cl)
@@ -68,4 +72,22 @@ func (a *app) revoke(ctx context.Context, cl *cmdLine) error {
 		}
 	}
 	return nil
+}
+
+// revokeTarget is NODE, or without it the node.name of --config; "" (and
+// a message) for a standalone node's config.
+func (a *app) revokeTarget(cl *cmdLine) (string, error) {
+	path, ok := cl.flags["config"]
+	if len(cl.args) > 0 || !ok {
+		return cl.nodeArg()
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return "", fmt.Errorf("--config: %w", err)
+	}
+	if cfg.Cluster == nil {
+		fmt.Fprintf(a.stdout, "nothing to revoke: %s is a standalone node's configuration (no cluster section)\n", path)
+		return "", nil
+	}
+	return validNode(cfg.Node.Name)
 }
