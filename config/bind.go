@@ -16,7 +16,9 @@ type PrivilegedPort struct {
 	Port    int
 }
 
-func (p PrivilegedPort) String() string { return fmt.Sprintf("%s %s (port %d)", p.Key, p.Address, p.Port) }
+func (p PrivilegedPort) String() string {
+	return fmt.Sprintf("%s %s (port %d)", p.Key, p.Address, p.Port)
+}
 
 // PrivilegedPorts lists every address the node binds with a port below
 // 1024: MQTT listeners, the HTTP server, the replication listener and the
