@@ -60,3 +60,49 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatalf("triad after SIGTERM: %v", err)
 	}
 }
+
+// TestSystemdNotifyCluster: in a cluster each node tells systemd it is
+// ready once it serves (the leader) or follows a known leader, never
+// while it is still finding its place.
+func TestSystemdNotifyCluster(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock) // the three nodes inherit it
+	c := newCluster(t)
+	c.waitInSync(2)
+
+	var leaders, followers int
+	deadline := time.Now().Add(30 * time.Second)
+	buf := make([]byte, 4096)
+	for leaders+followers < 3 {
+		if err := conn.SetReadDeadline(deadline); err != nil {
+			t.Fatal(err)
+		}
+		k, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("%d leader and %d follower readiness notifications, want one per node: %v", leaders, followers, err)
+		}
+		msg := string(buf[:k])
+		if !strings.HasPrefix(msg, "READY=1\n") {
+			continue // status lines and pings before and after
+		}
+		status := strings.TrimPrefix(msg, "READY=1\nSTATUS=")
+		switch {
+		case strings.HasPrefix(status, "leader of e2e") && strings.HasSuffix(status, ": serving MQTT"):
+			leaders++
+		case strings.HasPrefix(status, "follower in e2e (leader n"):
+			followers++
+		default:
+			t.Errorf("READY=1 with status %q: neither serving nor following", status)
+		}
+	}
+	// A node that was ready as a follower may lead later; never two
+	// serving at once.
+	if leaders > 1 {
+		t.Errorf("%d nodes ready as the serving leader", leaders)
+	}
+}

@@ -15,10 +15,11 @@ import (
 // when the watchdog is set.
 const statusEvery = time.Second
 
-// notifySystemd tells systemd (Type=notify) that the node is up, keeps
-// its STATUS= line on the node's role, and, with WatchdogSec=, pings the
-// watchdog while the node is healthy, until ctx ends. Outside systemd it
-// does nothing.
+// notifySystemd tells systemd (Type=notify) that the node is up once it
+// serves MQTT (standalone, or the cluster's leader) or follows a leader,
+// keeps its STATUS= line on the node's role, and, with WatchdogSec=, pings
+// the watchdog while the node is healthy, until ctx ends. Outside systemd
+// it does nothing.
 func (n *Node) notifySystemd(ctx context.Context, sd *sdnotify.Notifier) {
 	if sd == nil {
 		return
@@ -32,28 +33,31 @@ func (n *Node) notifySystemd(ctx context.Context, sd *sdnotify.Notifier) {
 	if watchdog {
 		every = min(every, wd/2)
 	}
-	last := n.statusLine()
-	if err := sd.Send(sdnotify.Ready, sdnotify.Status(last)); err != nil {
-		log.Warn("readiness not sent", "error", err)
-	}
+	last, ready := "", false
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 		var send []string
+		becameReady := !ready && (n.isLeader() || n.following())
+		if becameReady {
+			ready = true
+			send = append(send, sdnotify.Ready)
+			last = "" // READY=1 goes with the status line
+		}
 		if line := n.statusLine(); line != last {
 			last = line
 			send = append(send, sdnotify.Status(line))
 		}
-		if watchdog && n.healthy() {
+		if watchdog && !becameReady && n.healthy() {
 			send = append(send, sdnotify.Watchdog)
 		}
 		if err := sd.Send(send...); err != nil {
 			log.Debug("notification not sent", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
@@ -85,4 +89,14 @@ func systemdStopping(sd *sdnotify.Notifier, log *slog.Logger) {
 	if err := sd.Send(sdnotify.Stopping, sdnotify.Status("stopping: handing over, flushing state")); err != nil {
 		log.Debug("stopping notification not sent", "error", err)
 	}
+}
+
+// following: a healthy cluster follower in touch with etcd that knows its
+// leader.
+func (n *Node) following() bool {
+	if !n.isReplica() || n.el.Role() != election.RoleFollower {
+		return false
+	}
+	leader, _ := n.el.LeaderReplication()
+	return leader != ""
 }
