@@ -125,7 +125,7 @@ func (e *Elector) follow(ctx context.Context, st *clusterState, lease clientv3.L
 		}
 	}
 	if !operator {
-		if st.paused || !local.Healthy || !local.InSync || !st.insync.Complete(me) {
+		if st.paused || !local.Healthy || !local.InSync || !st.insync.Holds(me, local.Applied) {
 			return
 		}
 		e.mu.Lock()

@@ -352,7 +352,7 @@ func (e *Elector) demote(reason string) {
 func (e *Elector) localStatus(lease clientv3.LeaseID) NodeStatus {
 	l := e.o.Local()
 	e.mu.Lock()
-	complete := e.insync.Complete(e.o.Name)
+	complete := e.insync.Holds(e.o.Name, l.Applied)
 	e.mu.Unlock()
 	return NodeStatus{Name: e.o.Name, Role: e.Role(), Epoch: e.epoch.Load(), Healthy: l.Healthy,
 		InSync: l.InSync && complete, Applied: l.Applied, Version: version.Version, MQTT: l.MQTT, HTTP: l.HTTP,
@@ -433,8 +433,12 @@ func (e *Elector) InSyncSet() *InSync {
 
 // PublishInSync writes the in-sync set as the leader of epoch, guarded by
 // the epoch. It fails if this node no longer leads that epoch.
-func (e *Elector) PublishInSync(ctx context.Context, epoch int64, members []string) error {
-	b, err := json.Marshal(InSync{Epoch: epoch, Leader: e.o.Name, Members: members})
+//
+// applied is the index the leader has durable and each member has
+// acknowledged (see InSync.Applied); nil writes none.
+func (e *Elector) PublishInSync(ctx context.Context, epoch int64, members []string, applied map[string]uint64) error {
+	rec := InSync{Epoch: epoch, Leader: e.o.Name, Members: members, Applied: applied}
+	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
@@ -449,7 +453,7 @@ func (e *Elector) PublishInSync(ctx context.Context, epoch int64, members []stri
 		return fmt.Errorf("publish in-sync set: epoch %d superseded", epoch)
 	}
 	e.mu.Lock()
-	e.insync = &InSync{Epoch: epoch, Leader: e.o.Name, Members: members}
+	e.insync = &rec
 	e.mu.Unlock()
 	return nil
 }

@@ -88,10 +88,24 @@ type InSync struct {
 	Epoch   int64    `json:"epoch"`
 	Leader  string   `json:"leader"`
 	Members []string `json:"members"`
+	// Applied is, when the record was written, the index the leader had
+	// durable and each member had acknowledged: a node whose applied index
+	// is below its own entry here has lost acknowledged entries (a wiped or
+	// restored data directory) and is not complete (Holds), whatever the
+	// member list says. Absent in records of older versions.
+	Applied map[string]uint64 `json:"applied,omitempty"`
+}
+
+// Holds reports whether node, at applied, holds every acknowledged entry
+// by this record: it is complete (the leader or a member) and has not lost
+// entries it held when the record was written.
+func (s *InSync) Holds(node string, applied uint64) bool {
+	return s.Complete(node) && (s == nil || applied >= s.Applied[node])
 }
 
 // Complete reports whether node holds every acknowledged entry by this
-// record: the leader that wrote it, or a member.
+// record: the leader that wrote it, or a member (see Holds for a node's
+// applied index).
 func (s *InSync) Complete(node string) bool {
 	if s == nil {
 		return true // no replication: every node has all it can have

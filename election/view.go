@@ -217,7 +217,7 @@ func (v *View) setLags() {
 		n.IsLeader = v.Leader != nil && n.Name == *v.Leader
 		n.InSyncSet = n.InSync // no record: the node's own claim
 		if v.InSync != nil {
-			n.InSyncSet = n.IsLeader || v.InSync.Complete(n.Name)
+			n.InSyncSet = n.IsLeader || v.InSync.Holds(n.Name, n.Applied)
 		}
 	}
 	ld, ok := v.LeaderNode()

@@ -24,6 +24,7 @@ const (
 	followRetry      = 200 * time.Millisecond // between attempts to stream from the leader
 	leaderCheckEvery = 50 * time.Millisecond  // how often a follower checks that it streams from the leader
 	inSyncEvery      = 100 * time.Millisecond // how often the leader reviews the in-sync set
+	inSyncRefresh    = 2 * time.Second        // how often an unchanged set is rewritten with recent indexes
 	logMaxEntries    = 100_000                // entries the leader keeps for followers that are behind
 	logMaxBytes      = 256 << 20
 	replStopTimeout  = time.Second // how long a stepping-down leader waits for its in-sync followers
@@ -212,7 +213,9 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 		r.quorum.Add(m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	publish := func(members []string) error { return n.el.PublishInSync(ctx, epoch, members) }
+	publish := func(members []string) error {
+		return n.el.PublishInSync(ctx, epoch, members, r.quorum.Applied(n.cfg.Node.Name, members))
+	}
 	deadline := time.Now().Add(n.cfg.Cluster.LeaseTTL.D())
 	// A cluster that never had an in-sync set (a new one) gets one when
 	// the first follower catches up: until then every node may campaign,
@@ -244,7 +247,7 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 	}()
 	done := make(chan struct{})
 	r.stopSync, r.syncDone = cancel, done
-	m := &sync.InSyncManager{Quorum: r.quorum, Timeout: rc.AckTimeout.D(), Publish: publish, Log: lg}
+	m := &sync.InSyncManager{Quorum: r.quorum, Timeout: rc.AckTimeout.D(), Publish: publish, Log: lg, Refresh: inSyncRefresh}
 	go func() {
 		defer close(done)
 		t := time.NewTicker(inSyncEvery)

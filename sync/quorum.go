@@ -52,6 +52,7 @@ type Quorum struct {
 	acked     map[string]uint64
 	insync    map[string]bool
 	connected map[string]bool // followers with an open stream, as last told
+	lost      map[string]bool // followers that came back with less than they had acknowledged
 	last      uint64          // Durable's value while a follower was in sync
 	sampled   uint64          // Durable's value at the last commit latency sample
 	changed   chan struct{}
@@ -62,7 +63,7 @@ type Quorum struct {
 // NewQuorum wraps local. block selects the no-follower policy.
 func NewQuorum(local Durable, block bool, log *slog.Logger) *Quorum {
 	q := &Quorum{local: local, block: block, log: log, now: time.Now, commit: newCommitHistogram(),
-		acked: map[string]uint64{}, insync: map[string]bool{}, connected: map[string]bool{},
+		acked: map[string]uint64{}, insync: map[string]bool{}, connected: map[string]bool{}, lost: map[string]bool{},
 		changed: make(chan struct{}), stop: make(chan struct{})}
 	q.times, _ = local.(appendTimer)
 	q.sampled = local.Durable()
@@ -158,6 +159,53 @@ func (q *Quorum) Ack(follower string, index uint64) {
 	}
 	q.mu.Unlock()
 	q.notify()
+}
+
+// Rejoined records the applied index a follower reports when its stream
+// opens. Less than it had acknowledged means it lost acknowledged entries
+// (a wiped or restored data directory): it must leave the in-sync set at
+// once (InSyncManager.Step), not after the ack timeout, or it could be
+// elected without them.
+func (q *Quorum) Rejoined(follower string, applied uint64) {
+	q.mu.Lock()
+	lost := applied < q.acked[follower]
+	if lost {
+		q.log.Warn("follower came back without entries it had acknowledged (wiped or restored data?); it leaves the in-sync set until it catches up",
+			"follower", follower, "applied", applied, "acknowledged", q.acked[follower])
+		q.acked[follower] = applied // its acknowledgements start again from what it has
+		q.lost[follower] = true
+	}
+	q.mu.Unlock()
+	if lost {
+		q.notify()
+	}
+}
+
+// lostEntries reports whether follower came back without entries it had
+// acknowledged and has not caught up since.
+func (q *Quorum) lostEntries(follower string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.lost[follower]
+}
+
+// Applied is what an in-sync record says each node holds: the index
+// durable on the leader (under leader) and the index each member has
+// acknowledged.
+func (q *Quorum) Applied(leader string, members []string) map[string]uint64 {
+	out := map[string]uint64{leader: q.local.Durable()}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, m := range members {
+		out[m] = q.acked[m]
+	}
+	return out
+}
+
+func (q *Quorum) clearLost(follower string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.lost, follower)
 }
 
 // Acked is follower's last acknowledged index.
@@ -318,10 +366,15 @@ type InSyncManager struct {
 	Timeout time.Duration
 	Publish func(members []string) error
 	Log     *slog.Logger
+	// Refresh, if set, republishes an unchanged non-empty set this often,
+	// so that the indexes the record carries (election.InSync.Applied)
+	// stay recent.
+	Refresh time.Duration
 
 	behind    map[string]time.Time // in-sync followers owing an ack, since when
 	published []string             // the set as last written to etcd
 	dirty     bool                 // the quorum's set was not published yet
+	lastPub   time.Time            // when it was last written
 }
 
 // Step looks at every known follower once; connected lists the followers
@@ -338,6 +391,7 @@ func (m *InSyncManager) Step(connected []string, now time.Time) bool {
 	for _, f := range connected {
 		if !slices.Contains(members, f) && q.Acked(f) >= local {
 			q.Add(f) // wait for it first, then publish
+			q.clearLost(f)
 			members = q.InSync()
 			m.dirty = true
 			m.Log.Info("follower caught up", "follower", f, "index", local)
@@ -348,20 +402,21 @@ func (m *InSyncManager) Step(connected []string, now time.Time) bool {
 			m.Log.Warn("cannot publish the in-sync set yet; acknowledgements already wait for its new members", "members", members, "error", err)
 		} else {
 			m.Log.Info("in-sync set published", "members", members)
-			m.published, m.dirty, changed = members, false, true
+			m.published, m.dirty, changed, m.lastPub = members, false, true, now
 		}
 	}
 	for _, f := range members {
-		if q.Acked(f) >= local {
+		lost := q.lostEntries(f)
+		if q.Acked(f) >= local && !lost {
 			delete(m.behind, f)
 			continue
 		}
 		since, ok := m.behind[f]
 		if !ok {
 			m.behind[f] = now
-			continue
+			since = now
 		}
-		if now.Sub(since) < m.Timeout {
+		if !lost && now.Sub(since) < m.Timeout {
 			continue
 		}
 		next := slices.DeleteFunc(slices.Clone(members), func(s string) bool { return s == f })
@@ -373,10 +428,18 @@ func (m *InSyncManager) Step(connected []string, now time.Time) bool {
 			continue
 		}
 		q.Remove(f) // published first: it can no longer be elected
-		m.published = next
+		q.clearLost(f)
+		m.published, m.lastPub = next, now
 		delete(m.behind, f)
 		m.Log.Warn("follower dropped from the in-sync set", "follower", f, "acked", q.Acked(f), "durable", local, "silent_for", now.Sub(since))
 		members, changed = next, true
+	}
+	if !changed && !m.dirty && m.Refresh > 0 && len(m.published) > 0 && now.Sub(m.lastPub) >= m.Refresh {
+		if err := m.Publish(m.published); err != nil {
+			m.Log.Debug("in-sync set not refreshed", "error", err)
+		} else {
+			m.lastPub = now
+		}
 	}
 	return changed
 }

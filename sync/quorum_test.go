@@ -141,3 +141,74 @@ func TestInSyncManagerJoinAndDropOrder(t *testing.T) {
 		t.Fatalf("durable %d after the drop (continue), want 20", q.Durable())
 	}
 }
+
+// TestInSyncManagerDropsFollowerThatLostEntries: a follower that comes back
+// with less than it had acknowledged (a wiped data directory) leaves the
+// in-sync set at the next step, without waiting for the ack timeout — with
+// no writes it would never owe an ack and could be elected empty — and
+// joins again once it has caught up.
+func TestInSyncManagerDropsFollowerThatLostEntries(t *testing.T) {
+	local := newFakeLocal()
+	q := NewQuorum(local, false, slog.New(slog.DiscardHandler))
+	defer q.Close()
+	var published [][]string
+	m := &InSyncManager{Quorum: q, Timeout: time.Hour, Log: slog.New(slog.DiscardHandler),
+		Publish: func(members []string) error { published = append(published, members); return nil }}
+	t0 := time.Unix(1000, 0)
+	local.set(10)
+	q.Ack("a", 10)
+	q.Ack("b", 10)
+	m.Step([]string{"a", "b"}, t0)
+	if !slices.Equal(q.InSync(), []string{"a", "b"}) {
+		t.Fatalf("in sync %v, want a and b", q.InSync())
+	}
+	q.Rejoined("b", 10) // reconnected with everything: nothing changes
+	q.Rejoined("a", 0)  // wiped
+	if q.Durable() != 0 {
+		t.Errorf("durable %d while the wiped a is still in the set, want 0", q.Durable())
+	}
+	if !m.Step([]string{"a", "b"}, t0) || !slices.Equal(q.InSync(), []string{"b"}) {
+		t.Fatalf("after a came back wiped: in sync %v, want b alone at once", q.InSync())
+	}
+	if last := published[len(published)-1]; !slices.Equal(last, []string{"b"}) {
+		t.Fatalf("published %v, want [b]", last)
+	}
+	if q.Durable() != 10 {
+		t.Errorf("durable %d without a, want 10", q.Durable())
+	}
+	q.Ack("a", 10) // caught up
+	if !m.Step([]string{"a", "b"}, t0) || !slices.Equal(q.InSync(), []string{"a", "b"}) {
+		t.Fatalf("after a caught up: in sync %v, want a and b", q.InSync())
+	}
+	if m.Step([]string{"a", "b"}, t0.Add(time.Minute)) {
+		t.Fatal("the set changed again with nothing new")
+	}
+}
+
+// TestInSyncManagerRefresh: an unchanged set is republished every Refresh
+// (its indexes move on), never while there is nothing to publish.
+func TestInSyncManagerRefresh(t *testing.T) {
+	local := newFakeLocal()
+	q := NewQuorum(local, false, slog.New(slog.DiscardHandler))
+	defer q.Close()
+	var published int
+	m := &InSyncManager{Quorum: q, Timeout: time.Hour, Refresh: 2 * time.Second, Log: slog.New(slog.DiscardHandler),
+		Publish: func([]string) error { published++; return nil }}
+	t0 := time.Unix(1000, 0)
+	m.Step(nil, t0)
+	m.Step(nil, t0.Add(5*time.Second))
+	if published != 0 {
+		t.Fatalf("%d publications of an empty, never published set", published)
+	}
+	local.set(10)
+	q.Ack("a", 10)
+	m.Step([]string{"a"}, t0) // joins: published
+	m.Step([]string{"a"}, t0.Add(time.Second))
+	if published != 1 {
+		t.Fatalf("%d publications within the refresh interval, want 1", published)
+	}
+	m.Step([]string{"a"}, t0.Add(2*time.Second))
+	if published != 2 {
+		t.Fatalf("%d publications after the refresh interval, want 2", published)
+	}
+}
