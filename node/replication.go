@@ -238,6 +238,7 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 		return fmt.Errorf("replication listener on %s: %w", rc.Address, err)
 	}
 	leader := sync.NewLeader(n.cfg.Cluster.Name, epoch, n.store, log, lg, r.quorum.Ack)
+	leader.OnHello = r.quorum.Rejoined
 	r.srv = grpc.NewServer(r.serverOptions(lg)...)
 	pb.RegisterReplicationServer(r.srv, leader)
 	go func() {

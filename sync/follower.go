@@ -31,12 +31,19 @@ type Follower struct {
 	// once a batch or snapshot that sets it is durable, with the index
 	// of the entry (or snapshot) that did.
 	OnDynsec func(idx uint64, file []byte)
+	// Protocol is the replication protocol this follower speaks and the
+	// oldest leader version it accepts; zero means this release's
+	// (ProtocolVersion, MinProtocolVersion).
+	Protocol ProtocolRange
 
-	highest int64 // highest epoch seen
+	highest int64  // highest epoch seen
+	refused string // the last leader refusal logged at Warn
 }
 
 // Run streams from a leader through client until the stream ends or ctx
-// is cancelled. It returns the reason the stream ended.
+// is cancelled. It returns the reason the stream ended; a leader whose
+// protocol version this follower does not support ends it with
+// ErrProtocolVersion before anything is applied.
 func (f *Follower) Run(ctx context.Context, client pb.ReplicationClient) error {
 	f.highest = max(f.highest, f.Store.AppliedEpoch())
 	ctx, cancel := context.WithCancel(ctx) // ends the stream and its reader with Run
@@ -45,35 +52,25 @@ func (f *Follower) Run(ctx context.Context, client pb.ReplicationClient) error {
 	if err != nil {
 		return fmt.Errorf("replication: open stream: %w", err)
 	}
+	p := f.Protocol.resolved()
 	hello := &pb.Hello{Cluster: f.Cluster, Node: f.Node, Applied: f.Store.Applied(),
-		AppliedEpoch: f.Store.AppliedEpoch(), HighestEpoch: f.highest}
+		AppliedEpoch: f.Store.AppliedEpoch(), HighestEpoch: f.highest,
+		ProtocolVersion: p.Version, MinProtocolVersion: p.Min}
 	if err := stream.Send(&pb.FollowerMessage{Body: &pb.FollowerMessage_Hello{Hello: hello}}); err != nil {
 		return fmt.Errorf("replication: hello: %w", err)
 	}
-	msgs := make(chan *pb.LeaderMessage, followerQueue)
-	recvErr := make(chan error, 1)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				recvErr <- ctx.Err()
-				return
-			}
-		}
-	}()
+	msgs, recvErr := receive(ctx, stream)
 	var snap *pendingSnapshot
 	var batch []*pb.Entry
-	for {
+	for first := true; ; first = false {
 		m, ok := <-msgs
 		if !ok {
 			return fmt.Errorf("replication: receive: %w", <-recvErr)
+		}
+		if first {
+			if err := f.checkLeader(ctx, m); err != nil {
+				return err
+			}
 		}
 		// Group commit: every entries message already received goes into
 		// one transaction and one acknowledgement.
@@ -116,6 +113,54 @@ func (f *Follower) Run(ctx context.Context, client pb.ReplicationClient) error {
 			}
 		}
 	}
+}
+
+// receive reads the leader's messages ahead of the apply loop until the
+// stream or ctx ends; the reason is then sent on errc and msgs closed.
+func receive(ctx context.Context, stream pb.Replication_StreamClient) (msgs <-chan *pb.LeaderMessage, errc <-chan error) {
+	out := make(chan *pb.LeaderMessage, followerQueue)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(out)
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case out <- m:
+			case <-ctx.Done():
+				recvErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return out, recvErr
+}
+
+// checkLeader checks the protocol versions of the leader's first message.
+// A refusal is logged at Warn once, then at Debug while it repeats: the
+// node retries several times a second until the leader is upgraded.
+func (f *Follower) checkLeader(ctx context.Context, first *pb.LeaderMessage) error {
+	ours, theirs := f.Protocol.resolved(), peerProtocol(first.ProtocolVersion, first.MinProtocolVersion)
+	v, ok := agreedProtocol(theirs, ours)
+	if ok {
+		f.refused = ""
+		f.Log.Debug("replication protocol agreed", "protocol", v,
+			"their_protocol", theirs.Version, "their_min_protocol", theirs.Min)
+		return nil
+	}
+	msg, fix := leaderRefusal(f.Node, theirs, ours)
+	level := slog.LevelWarn
+	if msg == f.refused {
+		level = slog.LevelDebug
+	}
+	f.refused = msg
+	f.Log.Log(ctx, level, "replication refused: the leader's protocol version is not supported",
+		"their_protocol", theirs.Version, "their_min_protocol", theirs.Min,
+		"protocol", ours.Version, "min_protocol", ours.Min, "fix", fix)
+	return fmt.Errorf("%w: %s", ErrProtocolVersion, msg)
 }
 
 // handle deals with a message that is not a batch of entries.

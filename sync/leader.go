@@ -24,9 +24,18 @@ const (
 
 // Leader serves the replication stream to followers: a snapshot when a
 // follower cannot continue from the log, then every durable entry. Every
-// message carries the leader's epoch.
+// message carries the leader's epoch, the first also its protocol
+// versions; a follower whose protocol it cannot speak with is refused.
 type Leader struct {
 	pb.UnimplementedReplicationServer
+
+	// Protocol is the replication protocol this leader speaks and the
+	// oldest follower version it accepts; zero means this release's
+	// (ProtocolVersion, MinProtocolVersion). Set it before serving.
+	Protocol ProtocolRange
+	// OnHello, if set, is called with each admitted follower's applied
+	// index as its stream opens (Quorum.Rejoined). Set it before serving.
+	OnHello func(node string, applied uint64)
 
 	cluster string
 	epoch   int64
@@ -81,16 +90,12 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 		return status.Error(codes.InvalidArgument, "the first message must be a hello")
 	}
 	log := l.slog.With("follower", h.Node)
-	switch {
-	case h.Cluster != l.cluster:
-		log.Warn("replication refused: another cluster", "their_cluster", h.Cluster)
-		return status.Errorf(codes.PermissionDenied, "cluster %q is not this leader's cluster %q", h.Cluster, l.cluster)
-	case h.Node == "":
-		return status.Error(codes.InvalidArgument, "hello without a node name")
-	case h.HighestEpoch > l.epoch:
-		log.Warn("replication refused: the follower has seen a newer epoch; this leader is stale",
-			"their_epoch", h.HighestEpoch, "epoch", l.epoch)
-		return status.Errorf(codes.FailedPrecondition, "follower has seen epoch %d, above this leader's %d", h.HighestEpoch, l.epoch)
+	protocol, err := l.admit(h, log)
+	if err != nil {
+		return err
+	}
+	if l.OnHello != nil {
+		l.OnHello(h.Node, h.Applied)
 	}
 	ctx := srv.Context()
 	l.mu.Lock()
@@ -106,15 +111,21 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- l.readAcks(srv, h.Node) }()
 
+	// The first message carries this leader's protocol versions.
+	p := l.Protocol.resolved()
+	head := &pb.LeaderMessage{Epoch: l.epoch, ProtocolVersion: p.Version, MinProtocolVersion: p.Min}
 	next := h.Applied + 1
 	if !l.log.Continues(h.Applied, h.AppliedEpoch) {
-		if next, err = l.sendSnapshot(srv, log); err != nil {
+		if next, err = l.sendSnapshot(srv, log, head); err != nil {
 			return err
 		}
-	} else if err := srv.Send(&pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_Entries{Entries: &pb.Entries{}}}); err != nil {
-		return err // an empty batch: the follower acks where it stands, which is on this leader's log
+	} else {
+		head.Body = &pb.LeaderMessage_Entries{Entries: &pb.Entries{}}
+		if err := srv.Send(head); err != nil {
+			return err // an empty batch: the follower acks where it stands, which is on this leader's log
+		}
 	}
-	log.Info("follower streaming", "from", next)
+	log.Info("follower streaming", "from", next, "protocol", protocol)
 	for {
 		changed := l.log.Changed()
 		body, n, last, ok, err := l.log.encodedFrom(next, maxEntriesPerMsg, maxMsgBytes)
@@ -123,7 +134,7 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 		}
 		if !ok {
 			log.Info("follower fell behind the log; sending a snapshot", "next", next)
-			if next, err = l.sendSnapshot(srv, log); err != nil {
+			if next, err = l.sendSnapshot(srv, log, &pb.LeaderMessage{Epoch: l.epoch}); err != nil {
 				return err
 			}
 			continue
@@ -146,6 +157,33 @@ func (l *Leader) Stream(srv pb.Replication_StreamServer) error {
 	}
 }
 
+// admit checks a follower's hello: its cluster, its name, the epochs it
+// has seen and its protocol version. It returns the protocol version the
+// two speak, or the refusal to end the stream with.
+func (l *Leader) admit(h *pb.Hello, log *slog.Logger) (uint32, error) {
+	switch {
+	case h.Cluster != l.cluster:
+		log.Warn("replication refused: another cluster", "their_cluster", h.Cluster)
+		return 0, status.Errorf(codes.PermissionDenied, "cluster %q is not this leader's cluster %q", h.Cluster, l.cluster)
+	case h.Node == "":
+		return 0, status.Error(codes.InvalidArgument, "hello without a node name")
+	case h.HighestEpoch > l.epoch:
+		log.Warn("replication refused: the follower has seen a newer epoch; this leader is stale",
+			"their_epoch", h.HighestEpoch, "epoch", l.epoch)
+		return 0, status.Errorf(codes.FailedPrecondition, "follower has seen epoch %d, above this leader's %d", h.HighestEpoch, l.epoch)
+	}
+	ours, theirs := l.Protocol.resolved(), peerProtocol(h.ProtocolVersion, h.MinProtocolVersion)
+	v, ok := agreedProtocol(ours, theirs)
+	if !ok {
+		msg, fix := followerRefusal(h.Node, ours, theirs)
+		log.Warn("replication refused: incompatible protocol version",
+			"their_protocol", theirs.Version, "their_min_protocol", theirs.Min,
+			"protocol", ours.Version, "min_protocol", ours.Min, "fix", fix)
+		return 0, status.Error(codes.FailedPrecondition, msg)
+	}
+	return v, nil
+}
+
 func (l *Leader) readAcks(srv pb.Replication_StreamServer, node string) error {
 	for {
 		m, err := srv.Recv()
@@ -166,8 +204,9 @@ func (l *Leader) readAcks(srv pb.Replication_StreamServer, node string) error {
 }
 
 // sendSnapshot streams the whole state, read in one transaction, and
-// returns the index after it.
-func (l *Leader) sendSnapshot(srv pb.Replication_StreamServer, log *slog.Logger) (uint64, error) {
+// returns the index after it. head is the message that carries the
+// SnapshotBegin (with the protocol versions if it opens the stream).
+func (l *Leader) sendSnapshot(srv pb.Replication_StreamServer, log *slog.Logger, head *pb.LeaderMessage) (uint64, error) {
 	snap, err := l.store.Load()
 	if err != nil {
 		return 0, fmt.Errorf("snapshot: %w", err)
@@ -175,7 +214,8 @@ func (l *Leader) sendSnapshot(srv pb.Replication_StreamServer, log *slog.Logger)
 	ops := snap.Ops()
 	log.Info("sending snapshot", "index", snap.Applied, "ops", len(ops))
 	begin := &pb.SnapshotBegin{Index: snap.Applied, EntryEpoch: snap.AppliedEpoch, MsgSeq: snap.MsgSeq}
-	if err := srv.Send(&pb.LeaderMessage{Epoch: l.epoch, Body: &pb.LeaderMessage_SnapshotBegin{SnapshotBegin: begin}}); err != nil {
+	head.Body = &pb.LeaderMessage_SnapshotBegin{SnapshotBegin: begin}
+	if err := srv.Send(head); err != nil {
 		return 0, err
 	}
 	for len(ops) > 0 {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"slices"
+	gosync "sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,13 +25,30 @@ import (
 // testLeader is a leader's store, committer, log and gRPC server on
 // loopback.
 type testLeader struct {
-	store *state.Store
-	c     *state.Committer
-	log   *Log
-	addr  string
+	store  *state.Store
+	c      *state.Committer
+	log    *Log
+	leader *Leader
+	logs   *recordHandler // the leader's log
+	addr   string
+
+	mu     gosync.Mutex
+	hellos []string // "node@applied" of every admitted hello (Leader.OnHello)
+}
+
+func (l *testLeader) helloes() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.hellos)
 }
 
 func startLeader(t *testing.T, cluster string, epoch int64, logEntries int, prefill int) *testLeader {
+	t.Helper()
+	return startLeaderAt(t, cluster, epoch, logEntries, prefill, ProtocolRange{})
+}
+
+// startLeaderAt is startLeader speaking the replication protocol p.
+func startLeaderAt(t *testing.T, cluster string, epoch int64, logEntries int, prefill int, p ProtocolRange) *testLeader {
 	t.Helper()
 	store, err := state.Open(t.TempDir(), state.Options{NoSync: true})
 	if err != nil {
@@ -52,7 +71,15 @@ func startLeader(t *testing.T, cluster string, epoch int64, logEntries int, pref
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	pb.RegisterReplicationServer(srv, NewLeader(cluster, epoch, store, l.log, slog.New(slog.DiscardHandler), nil))
+	l.logs = &recordHandler{}
+	l.leader = NewLeader(cluster, epoch, store, l.log, slog.New(l.logs), nil)
+	l.leader.Protocol = p
+	l.leader.OnHello = func(node string, applied uint64) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.hellos = append(l.hellos, fmt.Sprintf("%s@%d", node, applied))
+	}
+	pb.RegisterReplicationServer(srv, l.leader)
 	go func() { _ = srv.Serve(ln) }() // ends with Stop
 	t.Cleanup(srv.Stop)
 	l.addr = ln.Addr().String()
@@ -110,6 +137,12 @@ func openStore(t *testing.T, dir string) *state.Store {
 
 func follow(t *testing.T, store *state.Store, addr, cluster string) *testFollower {
 	t.Helper()
+	return followAt(t, store, addr, cluster, ProtocolRange{})
+}
+
+// followAt is follow speaking the replication protocol p.
+func followAt(t *testing.T, store *state.Store, addr, cluster string, p ProtocolRange) *testFollower {
+	t.Helper()
 	conn, err := grpc.NewClient(addr, DialOptions(insecure.NewCredentials())...)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +152,7 @@ func follow(t *testing.T, store *state.Store, addr, cluster string) *testFollowe
 	tf := &testFollower{store: store, done: make(chan error, 1), cancel: cancel}
 	tf.applied.Store(store.Applied())
 	f := &Follower{Cluster: cluster, Node: "f1", Store: store, Log: slog.New(slog.DiscardHandler),
-		OnApplied: func(a uint64) { tf.applied.Store(a) }}
+		OnApplied: func(a uint64) { tf.applied.Store(a) }, Protocol: p}
 	go func() { tf.done <- f.Run(ctx, pb.NewReplicationClient(conn)) }()
 	t.Cleanup(func() {
 		cancel()
@@ -171,6 +204,39 @@ func TestFollowerGetsLiveEntries(t *testing.T) {
 	l.write(t, 20, 50)
 	waitApplied(t, f, l.c.Durable())
 	sameState(t, l.store, f.store) // includes the applied epoch, 7
+}
+
+// TestLeaderReportsRejoiningFollowers: the leader reports each admitted
+// follower's applied index as its stream opens (the node hands it to
+// Quorum.Rejoined, which drops a follower that came back with less than
+// it had acknowledged from the in-sync set).
+func TestLeaderReportsRejoiningFollowers(t *testing.T) {
+	l := startLeader(t, "c", 7, 1000, 20)
+	stop := func(f *testFollower) {
+		f.cancel()
+		err := <-f.done
+		f.done <- err // for the cleanup
+	}
+	helloes := func(n int) []string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(l.helloes()) < n && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond) // polling
+		}
+		return l.helloes()
+	}
+	f := follow(t, openStore(t, t.TempDir()), l.addr, "c")
+	waitApplied(t, f, l.c.Durable())
+	stop(f)
+	wiped := follow(t, openStore(t, t.TempDir()), l.addr, "c") // same name, empty store
+	waitApplied(t, wiped, l.c.Durable())
+	stop(wiped)
+	again := follow(t, wiped.store, l.addr, "c")
+	want := []string{"f1@0", "f1@0", fmt.Sprintf("f1@%d", l.c.Durable())}
+	if got := helloes(3); !slices.Equal(got, want) {
+		t.Fatalf("hellos %q, want %q", got, want)
+	}
+	waitApplied(t, again, l.c.Durable())
 }
 
 func TestFollowerTooFarBehindGetsSnapshot(t *testing.T) {

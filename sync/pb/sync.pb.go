@@ -1097,16 +1097,20 @@ func (x *Entry) GetOps() []*Op {
 	return nil
 }
 
-// Hello opens a follower's stream: who it is and where its state stands.
+// Hello opens a follower's stream: who it is, the replication protocol
+// it speaks and where its state stands. A hello without protocol_version
+// (zero) is from a version 1 follower, which supports only version 1.
 type Hello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
-	Applied       uint64                 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`                               // its applied index
-	AppliedEpoch  int64                  `protobuf:"varint,4,opt,name=applied_epoch,json=appliedEpoch,proto3" json:"applied_epoch,omitempty"` // epoch of the entry at applied
-	HighestEpoch  int64                  `protobuf:"varint,5,opt,name=highest_epoch,json=highestEpoch,proto3" json:"highest_epoch,omitempty"` // highest epoch it has accepted entries from
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Cluster            string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Node               string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Applied            uint64                 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`                                                   // its applied index
+	AppliedEpoch       int64                  `protobuf:"varint,4,opt,name=applied_epoch,json=appliedEpoch,proto3" json:"applied_epoch,omitempty"`                     // epoch of the entry at applied
+	HighestEpoch       int64                  `protobuf:"varint,5,opt,name=highest_epoch,json=highestEpoch,proto3" json:"highest_epoch,omitempty"`                     // highest epoch it has accepted entries from
+	ProtocolVersion    uint32                 `protobuf:"varint,6,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`            // the protocol version it speaks
+	MinProtocolVersion uint32                 `protobuf:"varint,7,opt,name=min_protocol_version,json=minProtocolVersion,proto3" json:"min_protocol_version,omitempty"` // the oldest version of a leader it accepts
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -1170,6 +1174,20 @@ func (x *Hello) GetAppliedEpoch() int64 {
 func (x *Hello) GetHighestEpoch() int64 {
 	if x != nil {
 		return x.HighestEpoch
+	}
+	return 0
+}
+
+func (x *Hello) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *Hello) GetMinProtocolVersion() uint32 {
+	if x != nil {
+		return x.MinProtocolVersion
 	}
 	return 0
 }
@@ -1489,6 +1507,10 @@ func (x *Entries) GetEntries() []*Entry {
 
 // LeaderMessage is everything a leader sends; every message carries the
 // leader's epoch, and a follower rejects epochs below the highest it saw.
+// The first message of a stream (a SnapshotBegin or an empty Entries)
+// also carries the leader's protocol versions; later messages leave them
+// unset. A first message without protocol_version (zero) is from a
+// version 1 leader, which supports only version 1.
 type LeaderMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Epoch int64                  `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
@@ -1498,9 +1520,11 @@ type LeaderMessage struct {
 	//	*LeaderMessage_SnapshotBegin
 	//	*LeaderMessage_SnapshotChunk
 	//	*LeaderMessage_SnapshotEnd
-	Body          isLeaderMessage_Body `protobuf_oneof:"body"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Body               isLeaderMessage_Body `protobuf_oneof:"body"`
+	ProtocolVersion    uint32               `protobuf:"varint,6,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`            // first message only: the version the leader speaks
+	MinProtocolVersion uint32               `protobuf:"varint,7,opt,name=min_protocol_version,json=minProtocolVersion,proto3" json:"min_protocol_version,omitempty"` // first message only: the oldest follower version it accepts
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *LeaderMessage) Reset() {
@@ -1583,6 +1607,20 @@ func (x *LeaderMessage) GetSnapshotEnd() *SnapshotEnd {
 	return nil
 }
 
+func (x *LeaderMessage) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *LeaderMessage) GetMinProtocolVersion() uint32 {
+	if x != nil {
+		return x.MinProtocolVersion
+	}
+	return 0
+}
+
 type isLeaderMessage_Body interface {
 	isLeaderMessage_Body()
 }
@@ -1616,6 +1654,8 @@ func (*LeaderMessage_SnapshotEnd) isLeaderMessage_Body() {}
 // field 2 holds an embedded message exactly as it holds bytes), with the
 // Entries message already encoded. The leader encodes each entry once,
 // however many followers it streams to; followers decode LeaderMessage.
+// It is never the first message of a stream, so it has no protocol
+// version fields.
 type LeaderEntriesEncoded struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Epoch         int64                  `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
@@ -1761,13 +1801,15 @@ const file_sync_proto_rawDesc = "" +
 	"\x05Entry\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12#\n" +
-	"\x03ops\x18\x03 \x03(\v2\x11.triad.sync.v1.OpR\x03ops\"\x99\x01\n" +
+	"\x03ops\x18\x03 \x03(\v2\x11.triad.sync.v1.OpR\x03ops\"\xf6\x01\n" +
 	"\x05Hello\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x18\n" +
 	"\aapplied\x18\x03 \x01(\x04R\aapplied\x12#\n" +
 	"\rapplied_epoch\x18\x04 \x01(\x03R\fappliedEpoch\x12#\n" +
-	"\rhighest_epoch\x18\x05 \x01(\x03R\fhighestEpoch\"\x1f\n" +
+	"\rhighest_epoch\x18\x05 \x01(\x03R\fhighestEpoch\x12)\n" +
+	"\x10protocol_version\x18\x06 \x01(\rR\x0fprotocolVersion\x120\n" +
+	"\x14min_protocol_version\x18\a \x01(\rR\x12minProtocolVersion\"\x1f\n" +
 	"\x03Ack\x12\x18\n" +
 	"\aapplied\x18\x01 \x01(\x04R\aapplied\"o\n" +
 	"\x0fFollowerMessage\x12,\n" +
@@ -1783,13 +1825,15 @@ const file_sync_proto_rawDesc = "" +
 	"\x03ops\x18\x01 \x03(\v2\x11.triad.sync.v1.OpR\x03ops\"\r\n" +
 	"\vSnapshotEnd\"9\n" +
 	"\aEntries\x12.\n" +
-	"\aentries\x18\x01 \x03(\v2\x14.triad.sync.v1.EntryR\aentries\"\xb0\x02\n" +
+	"\aentries\x18\x01 \x03(\v2\x14.triad.sync.v1.EntryR\aentries\"\x8d\x03\n" +
 	"\rLeaderMessage\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x122\n" +
 	"\aentries\x18\x02 \x01(\v2\x16.triad.sync.v1.EntriesH\x00R\aentries\x12E\n" +
 	"\x0esnapshot_begin\x18\x03 \x01(\v2\x1c.triad.sync.v1.SnapshotBeginH\x00R\rsnapshotBegin\x12E\n" +
 	"\x0esnapshot_chunk\x18\x04 \x01(\v2\x1c.triad.sync.v1.SnapshotChunkH\x00R\rsnapshotChunk\x12?\n" +
-	"\fsnapshot_end\x18\x05 \x01(\v2\x1a.triad.sync.v1.SnapshotEndH\x00R\vsnapshotEndB\x06\n" +
+	"\fsnapshot_end\x18\x05 \x01(\v2\x1a.triad.sync.v1.SnapshotEndH\x00R\vsnapshotEnd\x12)\n" +
+	"\x10protocol_version\x18\x06 \x01(\rR\x0fprotocolVersion\x120\n" +
+	"\x14min_protocol_version\x18\a \x01(\rR\x12minProtocolVersionB\x06\n" +
 	"\x04body\"F\n" +
 	"\x14LeaderEntriesEncoded\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x12\x18\n" +
