@@ -14,6 +14,27 @@ checks=0
 fail() { echo "package-check: FAIL: $*" >&2; exit 1; }
 ok() { checks=$((checks + 1)); }
 
+# The package version scheme (scripts/pkg-version.sh), with a fake git.
+fakegit=$(mktemp -d)
+cat >"$fakegit/git" <<'SH'
+#!/bin/sh
+case "$1" in describe) echo "$FAKE_DESCRIBE" ;; rev-list) echo 66 ;; esac
+SH
+chmod 755 "$fakegit/git"
+while read -r describe want; do
+	got=$(PATH="$fakegit:$PATH" FAKE_DESCRIBE=$describe ./scripts/pkg-version.sh)
+	[ "$got" = "$want" ] || fail "pkg-version.sh: git describe $describe gave $got, want $want"
+	ok
+done <<'TABLE'
+v1.2.3 1.2.3
+v1.2.3-rc1 1.2.3~rc1
+v1.2.3-4-gabc1234 1.2.3+4.gabc1234
+v1.2.3-4-gabc1234-dirty 1.2.3+4.gabc1234.dirty
+1e66179 0.0.0+git66.g1e66179
+abc1234-dirty 0.0.0+git66.gabc1234.dirty
+TABLE
+rm -rf "$fakegit"
+
 [ "$(id -u)" -eq 0 ] || fail "needs root (dpkg -i)"
 [ -f "$deb" ] || fail "no $deb (make packages)"
 [ -f "$rpm" ] || fail "no $rpm (make packages)"
@@ -72,6 +93,18 @@ done
 # The shipped configuration is valid and readable by the service's user.
 runuser -u triad -- /usr/bin/triad check-config --config /etc/triad/triad.yaml >/dev/null ||
 	fail "the packaged /etc/triad/triad.yaml does not pass check-config as user triad"
+ok
+
+# ExecStopPost revokes the node's leases after a crash, not after a clean
+# stop: run its command line as systemd would (with the packaged standalone
+# config triadctl finds nothing to revoke, without needing etcd).
+stoppost=$(sed -n 's/^ExecStopPost=//p' /usr/lib/systemd/system/triad.service | sed 's/\$\$/$/g')
+[ -n "$stoppost" ] || fail "triad.service has no ExecStopPost"
+out=$(runuser -u triad -- env SERVICE_RESULT=success /bin/sh -c "$stoppost" 2>&1) || fail "ExecStopPost after a clean stop: $out"
+[ -z "$out" ] || fail "ExecStopPost ran something after a clean stop: $out"
+out=$(runuser -u triad -- env SERVICE_RESULT=signal /bin/sh -c "$stoppost" 2>&1) || fail "ExecStopPost after a crash: $out"
+grep -q "nothing to revoke: /etc/triad/triad.yaml is a standalone node's configuration" <<<"$out" ||
+	fail "ExecStopPost after a crash did not run triadctl revoke: $out"
 ok
 
 verify() {

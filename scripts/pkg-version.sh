@@ -11,7 +11,7 @@ d=$(git describe --tags --always --dirty 2>/dev/null) || { echo "0.0.0+unknown";
 dirty=
 case "$d" in *-dirty) dirty=.dirty; d=${d%-dirty} ;; esac
 case "$d" in
-v[0-9]* | [0-9]*)
+v[0-9]*.* | [0-9]*.*) # a version tag (a bare commit hash has no dot)
 	d=${d#v}
 	post=
 	if printf '%s\n' "$d" | grep -Eq -- '-[0-9]+-g[0-9a-f]+$'; then
