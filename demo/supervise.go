@@ -17,6 +17,9 @@ type Supervisor struct {
 	l      *Layout
 	binary string
 
+	binMu    sync.Mutex
+	binaries map[string]string // node name → binary, where UseBinary set one
+
 	manifestMu sync.Mutex // serialises manifest writes
 
 	proxyMu sync.Mutex
@@ -43,7 +46,24 @@ func Start(l *Layout, binary string, log *slog.Logger) (*Supervisor, error) {
 
 // startChild starts n's child; n must not be running.
 func (s *Supervisor) startChild(n Node) error {
-	return s.start(n.Name, n.LogPath, s.binary, "run", "--config", n.ConfigPath)
+	s.binMu.Lock()
+	bin := s.binary
+	if b, ok := s.binaries[n.Name]; ok {
+		bin = b
+	}
+	s.binMu.Unlock()
+	return s.start(n.Name, n.LogPath, bin, "run", "--config", n.ConfigPath)
+}
+
+// UseBinary makes node name run binary from its next start on (an
+// upgrade, in tests of mixed-version clusters).
+func (s *Supervisor) UseBinary(name, binary string) {
+	s.binMu.Lock()
+	defer s.binMu.Unlock()
+	if s.binaries == nil {
+		s.binaries = map[string]string{}
+	}
+	s.binaries[name] = binary
 }
 
 // RestartStopped starts again every node whose child has exited, on the

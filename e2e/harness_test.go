@@ -18,6 +18,17 @@ import (
 // triadBin and triadctlBin are the binaries built by TestMain.
 var triadBin, triadctlBin string
 
+// triadNextBin and triadFarBin are triad built to speak another
+// replication protocol (node.protocolOverride): "next" one version newer
+// than this release (and still supporting it), "far" too new to replicate
+// with it.
+var triadNextBin, triadFarBin string
+
+const (
+	nextProtocol = "3:2"
+	farProtocol  = "5:4"
+)
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "triad-e2e-bin-")
 	if err != nil {
@@ -31,6 +42,16 @@ func TestMain(m *testing.M) {
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build triad and triadctl:", err)
 		os.Exit(1)
+	}
+	triadNextBin, triadFarBin = filepath.Join(dir, "triad-next"), filepath.Join(dir, "triad-far")
+	for bin, protocol := range map[string]string{triadNextBin: nextProtocol, triadFarBin: farProtocol} {
+		build := exec.Command("go", "build", "-race", "-o", bin,
+			"-ldflags", "-X github.com/triadmq/triad/node.protocolOverride="+protocol, "github.com/triadmq/triad/cmd/triad")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: build triad speaking replication protocol %s: %v\n", protocol, err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

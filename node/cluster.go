@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/triadmq/triad/broker"
 	"github.com/triadmq/triad/election"
+	"github.com/triadmq/triad/sync"
 	"github.com/triadmq/triad/sync/state"
 )
 
@@ -27,7 +29,14 @@ func (n *Node) newElector() error {
 		if err != nil {
 			return err
 		}
-		n.store, n.repl = store, &replica{n: n}
+		protocol, err := replicationProtocol()
+		if err != nil {
+			return errors.Join(err, store.Close())
+		}
+		if protocol != (sync.ProtocolRange{}) {
+			n.log.Warn("this binary speaks a replication protocol set at link time (tests of mixed versions)", "protocol", protocol.String())
+		}
+		n.store, n.repl = store, &replica{n: n, protocol: protocol}
 		n.applied = store.Applied()
 		if c.Replication.Insecure {
 			n.log.Warn("replication runs in plaintext without authentication (cluster.replication.insecure: true): anyone who reaches its address can read the state or pose as a follower; use it on one test machine only",

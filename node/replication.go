@@ -34,7 +34,8 @@ const (
 // cluster.replication: the follower loop while it follows, the leader's
 // stream server and in-sync manager while it leads.
 type replica struct {
-	n *Node
+	n        *Node
+	protocol sync.ProtocolRange // zero: this release's
 
 	mu         gosync.Mutex
 	stopFollow context.CancelFunc
@@ -86,7 +87,7 @@ func (r *replica) unfollow() {
 func (r *replica) followLoop(ctx context.Context) {
 	n := r.n
 	log := n.log.With("component", "replication")
-	f := &sync.Follower{Cluster: n.cfg.Cluster.Name, Node: n.cfg.Node.Name, Store: n.store, Log: log,
+	f := &sync.Follower{Cluster: n.cfg.Cluster.Name, Node: n.cfg.Node.Name, Store: n.store, Log: log, Protocol: r.protocol,
 		Metrics: n.metrics.follower, OnDynsec: n.mirror.write,
 		OnApplied: func(a uint64) {
 			n.mu.Lock()
@@ -239,6 +240,7 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 	}
 	leader := sync.NewLeader(n.cfg.Cluster.Name, epoch, n.store, log, lg, r.quorum.Ack)
 	leader.OnHello = r.quorum.Rejoined
+	leader.Protocol = r.protocol
 	r.srv = grpc.NewServer(r.serverOptions(lg)...)
 	pb.RegisterReplicationServer(r.srv, leader)
 	go func() {
