@@ -72,6 +72,9 @@ type gatedConn struct {
 	err     error
 	closed  bool
 
+	connack    connackState // whether the CONNACK went out (Write)
+	preConnack []gatedChunk // PUBLISH/PUBREL written before it
+
 	win      outWindow // outbound in-flight window; mu guards it
 	released [][]byte  // PUBLISH packets the window let go, to write before queue
 	kick     chan struct{}
@@ -82,6 +85,14 @@ type gatedConn struct {
 	drained   chan struct{} // closed when the flusher ends after Close
 	drainOnce sync.Once
 }
+
+type connackState int
+
+const (
+	connackNotYet connackState = iota
+	connackWriting
+	connackSent
+)
 
 type gatedChunk struct {
 	idx uint64
@@ -97,8 +108,55 @@ func newGatedConn(c net.Conn, d Durability, fence Fence, log *slog.Logger) *gate
 
 // Write sends b once everything recorded so far is durable. It returns at
 // once when b has to wait, unless too much is already held.
+//
+// Nothing of a session goes before the CONNACK: mochi registers a client
+// that takes a session over before it writes the CONNACK, so a fan-out in
+// between would put a PUBLISH first on the wire. PUBLISH and PUBREL
+// packets written before the CONNACK are held, and written right after it,
+// in order.
 func (g *gatedConn) Write(b []byte) (int, error) {
 	idx := g.d.Enqueued()
+	g.mu.Lock()
+	if g.connack != connackSent && len(b) > 0 {
+		switch t := b[0] >> 4; {
+		case g.connack == connackWriting || t == typePublish || t == typePubrel:
+			g.preConnack = append(g.preConnack, gatedChunk{idx: idx, b: bytes.Clone(b)})
+			g.mu.Unlock()
+			return len(b), nil
+		case t == typeConnack:
+			g.connack = connackWriting
+			g.mu.Unlock()
+			return g.writeConnack(idx, b)
+		}
+	}
+	g.mu.Unlock()
+	return g.enqueue(idx, b)
+}
+
+// writeConnack writes the CONNACK, then what was held back for it
+// (including what arrives meanwhile), in order.
+func (g *gatedConn) writeConnack(idx uint64, b []byte) (int, error) {
+	n, err := g.enqueue(idx, b)
+	for {
+		g.mu.Lock()
+		held := g.preConnack
+		g.preConnack = nil
+		if len(held) == 0 || err != nil {
+			g.connack = connackSent
+			g.mu.Unlock()
+			return n, err
+		}
+		g.mu.Unlock()
+		for _, c := range held {
+			if _, err = g.enqueue(c.idx, c.b); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// enqueue sends b once index idx is durable.
+func (g *gatedConn) enqueue(idx uint64, b []byte) (int, error) {
 	g.mu.Lock()
 	for {
 		if g.err != nil {

@@ -118,16 +118,47 @@ func TestGateWindowReleasesOnAck(t *testing.T) {
 	p := newPipeGate(t, d)
 	p.g.setWindow(1)
 	p.serverReads()
+	connack := encode(t, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}})
 	p1, p2 := publish(t, 1, 1, "one"), publish(t, 1, 2, "two")
-	if _, err := p.g.Write(cat(p1, p2)); err != nil {
-		t.Fatal(err)
+	for _, b := range [][]byte{connack, cat(p1, p2)} {
+		if _, err := p.g.Write(b); err != nil {
+			t.Fatal(err)
+		}
 	}
-	p.waitReceived(t, "window of 1", p1)
+	p.waitReceived(t, "window of 1", cat(connack, p1))
 	puback := encode(t, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: 1})
 	if _, err := p.client.Write(puback); err != nil {
 		t.Fatal(err)
 	}
-	p.waitReceived(t, "after PUBACK 1", cat(p1, p2))
+	p.waitReceived(t, "after PUBACK 1", cat(connack, p1, p2))
+}
+
+// TestGateNothingBeforeConnack: mochi registers a client taking a session
+// over before it writes the CONNACK; a PUBLISH (or PUBREL) written in
+// between goes out after the CONNACK.
+func TestGateNothingBeforeConnack(t *testing.T) {
+	d := newFakeDurability()
+	p := newPipeGate(t, d)
+	p.serverReads()
+	connack := encode(t, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}})
+	p1 := publish(t, 1, 1, "early")
+	rel := encode(t, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: 2})
+	for _, b := range [][]byte{p1, rel} {
+		if _, err := p.g.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.received(); len(got) != 0 {
+		t.Fatalf("client got % x before any CONNACK", got)
+	}
+	if _, err := p.g.Write(connack); err != nil {
+		t.Fatal(err)
+	}
+	p2 := publish(t, 1, 3, "late")
+	if _, err := p.g.Write(p2); err != nil {
+		t.Fatal(err)
+	}
+	p.waitReceived(t, "CONNACK first, then the rest in order", cat(connack, p1, rel, p2))
 }
 
 func TestGateRejectsMalformedLength(t *testing.T) {

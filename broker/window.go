@@ -4,9 +4,11 @@ import "bytes"
 
 // MQTT control packet types the connection layer looks at.
 const (
+	typeConnack = 2
 	typePublish = 3
 	typePuback  = 4
 	typePubrec  = 5
+	typePubrel  = 6
 	typePubcomp = 7
 )
 

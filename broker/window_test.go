@@ -23,6 +23,10 @@ func encode(t *testing.T, pk packets.Packet) []byte {
 		err = pk.PubrecEncode(&buf)
 	case packets.Pubcomp:
 		err = pk.PubcompEncode(&buf)
+	case packets.Pubrel:
+		err = pk.PubrelEncode(&buf)
+	case packets.Connack:
+		err = pk.ConnackEncode(&buf)
 	case packets.Pingresp:
 		err = pk.PingrespEncode(&buf)
 	default:
