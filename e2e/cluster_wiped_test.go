@@ -36,7 +36,7 @@ func TestClusterWipedNodeNotElected(t *testing.T) {
 	}
 	pub.Disconnect(100)
 	index := c.httpStatus(leader).Applied
-	waitFor(t, 10*time.Second, "the in-sync record to carry the followers' indexes", func() bool {
+	waitFor(t, 30*time.Second, "the in-sync record to carry the followers' indexes (10s old)", func() bool {
 		is, err := c.inSync()
 		return err == nil && len(is.Members) == 2 && is.Applied[wiped] >= index
 	})

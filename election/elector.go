@@ -350,10 +350,15 @@ func (e *Elector) demote(reason string) {
 
 // localStatus is the record this node publishes.
 func (e *Elector) localStatus(lease clientv3.LeaseID) NodeStatus {
-	l := e.o.Local()
+	// The record first, then the applied index: what the record says this
+	// node acknowledged it had applied before, so an intact node always
+	// holds it (read the other way round, a record written in between
+	// would make it look incomplete for a moment).
 	e.mu.Lock()
-	complete := e.insync.Holds(e.o.Name, l.Applied)
+	insync := e.insync
 	e.mu.Unlock()
+	l := e.o.Local()
+	complete := insync.Holds(e.o.Name, l.Applied)
 	return NodeStatus{Name: e.o.Name, Role: e.Role(), Epoch: e.epoch.Load(), Healthy: l.Healthy,
 		InSync: l.InSync && complete, Applied: l.Applied, Version: version.Version, MQTT: l.MQTT, HTTP: l.HTTP,
 		Repl: l.Repl, Lease: int64(lease), PID: os.Getpid(), Started: e.started, Followers: l.Followers}

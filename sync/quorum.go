@@ -53,6 +53,7 @@ type Quorum struct {
 	insync    map[string]bool
 	connected map[string]bool // followers with an open stream, as last told
 	lost      map[string]bool // followers that came back with less than they had acknowledged
+	samples   []appliedSample // recent indexes, for the in-sync record's floors (Applied)
 	last      uint64          // Durable's value while a follower was in sync
 	sampled   uint64          // Durable's value at the last commit latency sample
 	changed   chan struct{}
@@ -189,16 +190,48 @@ func (q *Quorum) lostEntries(follower string) bool {
 	return q.lost[follower]
 }
 
+// floorAge is how old the indexes an in-sync record carries are: a node
+// compares its applied index with them (election.InSync.Holds), and what
+// it publishes may lag its store by a status interval, so the record must
+// lag more. A node that lost more than its last floorAge of entries (a
+// wiped data directory, a restore from an older backup) is caught.
+const floorAge = 10 * time.Second
+
+// appliedSample is the leader's durable index and each follower's
+// acknowledged index at one time.
+type appliedSample struct {
+	at      time.Time
+	durable uint64
+	acked   map[string]uint64
+}
+
 // Applied is what an in-sync record says each node holds: the index
-// durable on the leader (under leader) and the index each member has
-// acknowledged.
+// durable on the leader (under leader) and the index each member had
+// acknowledged, floorAge ago (nothing before this leader has led that
+// long: a node then counts as holding what the member list says).
 func (q *Quorum) Applied(leader string, members []string) map[string]uint64 {
-	out := map[string]uint64{leader: q.local.Durable()}
+	d := q.local.Durable()
+	now := q.now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, m := range members {
-		out[m] = q.acked[m]
+	if n := len(q.samples); n == 0 || now.Sub(q.samples[n-1].at) >= time.Second {
+		q.samples = append(q.samples, appliedSample{at: now, durable: d, acked: maps.Clone(q.acked)})
 	}
+	var floor *appliedSample
+	keep := 0
+	for i := range q.samples {
+		if now.Sub(q.samples[i].at) >= floorAge {
+			floor, keep = &q.samples[i], i // the newest old enough; older ones are no longer needed
+		}
+	}
+	out := map[string]uint64{}
+	if floor != nil {
+		out[leader] = floor.durable
+		for _, m := range members {
+			out[m] = floor.acked[m]
+		}
+	}
+	q.samples = q.samples[keep:]
 	return out
 }
 

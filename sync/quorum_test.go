@@ -212,3 +212,36 @@ func TestInSyncManagerRefresh(t *testing.T) {
 		t.Fatalf("%d publications after the refresh interval, want 2", published)
 	}
 }
+
+// TestQuorumAppliedFloors: the indexes an in-sync record carries are the
+// ones of floorAge ago, so a node's published applied index, which lags
+// its store a little, is never below them unless it lost entries.
+func TestQuorumAppliedFloors(t *testing.T) {
+	local := newFakeLocal()
+	q := NewQuorum(local, false, slog.New(slog.DiscardHandler))
+	defer q.Close()
+	now := time.Unix(1000, 0)
+	q.now = func() time.Time { return now }
+	local.set(10)
+	q.Ack("a", 9)
+	if got := q.Applied("l", []string{"a"}); len(got) != 0 {
+		t.Fatalf("floors %v before the leader has led floorAge, want none", got)
+	}
+	for i := 1; i <= 6; i++ { // a publication every 2s, indexes moving on
+		now = now.Add(2 * time.Second)
+		local.set(uint64(10 + 10*i))
+		q.Ack("a", uint64(9+10*i))
+		got := q.Applied("l", []string{"a"})
+		if now.Sub(time.Unix(1000, 0)) < floorAge {
+			if len(got) != 0 {
+				t.Fatalf("at +%v: floors %v, want none yet", now.Sub(time.Unix(1000, 0)), got)
+			}
+			continue
+		}
+		// The newest sample at least floorAge old: taken at now-10s.
+		want := map[string]uint64{"l": uint64(10 + 10*(i-5)), "a": uint64(9 + 10*(i-5))}
+		if got["l"] != want["l"] || got["a"] != want["a"] {
+			t.Fatalf("at +%v: floors %v, want %v", now.Sub(time.Unix(1000, 0)), got, want)
+		}
+	}
+}
