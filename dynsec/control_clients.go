@@ -69,12 +69,9 @@ func ctrlCreateClient(b *ctrlBatch, req *object) ctrlOutcome {
 		}
 		c.Password = pw
 	}
-	roles, res := ctrlReadRoles(req, cfg)
-	switch res {
-	case ctrlRolesNotFound:
-		return ctrlFail("Role not found")
-	case ctrlRolesInvalid:
-		return ctrlFail("'roles' not an array or missing/invalid rolename")
+	roles, _, errText := ctrlRolesArg(req, cfg, ctrlRolesInvalidText)
+	if errText != "" {
+		return ctrlFail(errText)
 	}
 	c.Roles = SortedRefs(roles)
 	groups, errText := ctrlCreateClientGroups(req, cfg)

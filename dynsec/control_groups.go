@@ -41,12 +41,9 @@ func ctrlCreateGroup(b *ctrlBatch, req *object) ctrlOutcome {
 	if b.cfg.Groups[name] != nil {
 		return ctrlFail("Group already exists")
 	}
-	roles, res := ctrlReadRoles(req, b.cfg)
-	switch res {
-	case ctrlRolesNotFound:
-		return ctrlFail("Role not found")
-	case ctrlRolesInvalid:
-		return ctrlFail("Internal error") // createGroup's word for a bad "roles" (verified)
+	roles, _, errText := ctrlRolesArg(req, b.cfg, "Internal error") // createGroup's word for a bad "roles" (verified)
+	if errText != "" {
+		return ctrlFail(errText)
 	}
 	g := &Group{Name: name, TextName: textName, TextDescription: textDesc, Roles: SortedRefs(roles)}
 	// A new group has no members: nobody to kick.

@@ -40,14 +40,9 @@ func ctrlModifyClient(b *ctrlBatch, req *object) ctrlOutcome {
 	}
 	p.textName, _ = ctrlOptString(req, "textname")
 	p.textDesc, _ = ctrlOptString(req, "textdescription")
-	roles, res := ctrlReadRoles(req, cfg)
-	switch res {
-	case ctrlRolesNotFound:
-		return ctrlFail("Role not found")
-	case ctrlRolesInvalid:
-		return ctrlFail("'roles' not an array or missing/invalid rolename")
-	case ctrlRolesOK:
-		p.roles, p.setRoles = roles, true
+	p.roles, p.setRoles, errText = ctrlRolesArg(req, cfg, ctrlRolesInvalidText)
+	if errText != "" {
+		return ctrlFail(errText)
 	}
 	// Unknown groups are skipped silently, as in Mosquitto 2.0.11.
 	p.groups, p.setGroups = ctrlReadLinks(req, "groups", "groupname",
@@ -117,14 +112,9 @@ func ctrlModifyGroup(b *ctrlBatch, req *object) ctrlOutcome {
 	var p ctrlGroupPatch
 	p.textName, _ = ctrlOptString(req, "textname")
 	p.textDesc, _ = ctrlOptString(req, "textdescription")
-	roles, res := ctrlReadRoles(req, cfg)
-	switch res {
-	case ctrlRolesNotFound:
-		return ctrlFail("Role not found")
-	case ctrlRolesInvalid:
-		return ctrlFail("'roles' not an array or missing/invalid rolename")
-	case ctrlRolesOK:
-		p.roles, p.setRoles = roles, true
+	p.roles, p.setRoles, errText = ctrlRolesArg(req, cfg, ctrlRolesInvalidText)
+	if errText != "" {
+		return ctrlFail(errText)
 	}
 	// Unknown usernames are skipped silently, as in Mosquitto.
 	p.clients, p.setClients = ctrlReadLinks(req, "clients", "username",

@@ -131,6 +131,23 @@ const (
 	ctrlRolesInvalid                  // not an array, or an element without a string rolename
 )
 
+// ctrlRolesArg reads a request's optional "roles" (ctrlReadRoles): set
+// is false when the key is absent; errText is Mosquitto's answer to a
+// list naming an unknown role, or invalid (the text the command uses).
+func ctrlRolesArg(o *object, cfg *Config, invalid string) (roles []RoleRef, set bool, errText string) {
+	roles, res := ctrlReadRoles(o, cfg)
+	switch res {
+	case ctrlRolesNotFound:
+		return nil, false, "Role not found"
+	case ctrlRolesInvalid:
+		return nil, false, invalid
+	}
+	return roles, res == ctrlRolesOK, ""
+}
+
+// ctrlRolesInvalidText is what most commands answer to a bad "roles".
+const ctrlRolesInvalidText = "'roles' not an array or missing/invalid rolename"
+
 // ctrlReadRoles reads a request's "roles" as dynsec_rolelist__load_from_json
 // does: elements in order, the first bad one decides the error; a role
 // listed twice keeps its first priority. The result is a fresh slice.
