@@ -32,7 +32,13 @@ func (a *applier) apply(o *Op) error {
 		if o.Msg.ID > a.msgSeq {
 			a.msgSeq = o.Msg.ID
 		}
-		if err := putJSON(a.tx.Bucket(bucketMsgs), msgKey(o.Msg.ID), o.Msg); err != nil {
+		// The record leaves the routed flag to bucketRouted (Load reads it
+		// from there), so that a message routed as it was accepted, or
+		// installed routed from a snapshot, stores the same bytes as one
+		// routed later: nodes with the same state have the same digest.
+		m := *o.Msg
+		m.Routed = false
+		if err := putJSON(a.tx.Bucket(bucketMsgs), msgKey(m.ID), &m); err != nil {
 			return err
 		}
 		if o.Msg.Routed { // a snapshot's message, or one routed as it was accepted
@@ -68,7 +74,7 @@ func (a *applier) apply(o *Op) error {
 // hot path (routed, delivery done) never reads a payload.
 func (a *applier) msgState(id uint64) (exists, routed bool) {
 	k := msgKey(id)
-	return a.tx.Bucket(bucketMsgs).Get(k) != nil, a.tx.Bucket(bucketRouted).Get(k) != nil
+	return has(a.tx.Bucket(bucketMsgs), k), has(a.tx.Bucket(bucketRouted), k)
 }
 
 // routed marks a message routed and forgets the deliveries that completed

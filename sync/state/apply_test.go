@@ -389,3 +389,48 @@ func TestApplyCorruptData(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyBatchingDoesNotMatter applies the same entries one per
+// transaction, all in one, and in uneven batches: the states must be the
+// same. A leader commits in groups and its followers in the batches they
+// receive, so a result that depended on the batching would make their
+// states diverge (it did: bbolt's Get answers nil for an empty value put
+// in the same transaction, and the routed flags are empty values).
+func TestApplyBatchingDoesNotMatter(t *testing.T) {
+	entries := [][]Op{
+		{acceptMsg(1)},
+		{putDeliv("a", 1, DeliveryPublish), putDeliv("b", 1, DeliveryPublish)},
+		{routeMsg(1)},
+		{doneDeliv("a", 1)},
+		{acceptMsg(2), putDeliv("a", 2, DeliveryPublish), routeMsg(2)},
+		{doneDeliv("b", 1)},
+		{doneDeliv("a", 2)},
+		{acceptMsg(3), routeMsg(3), putDeliv("b", 3, DeliveryPublish)},
+		{putDeliv("b", 3, DeliveryPubrel)},
+		{doneDeliv("b", 3)},
+	}
+	es := make([]Entry, len(entries))
+	for i, ops := range entries {
+		es[i] = Entry{Index: uint64(i + 1), Epoch: 1, Ops: ops}
+	}
+	var digests []Digest
+	for _, batch := range []int{1, len(es), 3, 4} {
+		s, _ := newStore(t)
+		for i := 0; i < len(es); i += batch {
+			if err := s.Apply(es[i:min(i+batch, len(es))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkView(t, s, view{}) // every delivery done and every message routed: nothing left
+		d, err := s.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, d)
+	}
+	for i, d := range digests[1:] {
+		if d != digests[0] {
+			t.Errorf("batching %d: digest %+v, one entry per transaction gave %+v", i+1, d, digests[0])
+		}
+	}
+}

@@ -289,7 +289,7 @@ func (s *Store) Load() (*Snapshot, error) {
 		}
 		routed := tx.Bucket(bucketRouted)
 		for i := range msgs {
-			msgs[i].Routed = routed.Get(msgKey(msgs[i].ID)) != nil
+			msgs[i].Routed = has(routed, msgKey(msgs[i].ID))
 			snap.Msgs[msgs[i].ID] = &msgs[i]
 		}
 		return nil
@@ -312,6 +312,17 @@ func loadAll[T any](b *bolt.Bucket, out *[]T) error {
 }
 
 // hasPrefix reports whether bucket b holds any key starting with prefix.
+// has reports whether b holds key. Not Get(key) != nil: the flags and
+// references are stored with empty values, and bbolt's Get returns nil for
+// an empty value written in the same transaction but an empty non-nil
+// slice once it was committed, so Get would answer by transaction
+// boundaries — which differ between a leader's group commits and a
+// follower's batches, and made their states diverge.
+func has(b *bolt.Bucket, key []byte) bool {
+	k, _ := b.Cursor().Seek(key)
+	return bytes.Equal(k, key)
+}
+
 func hasPrefix(b *bolt.Bucket, prefix []byte) bool {
 	k, _ := b.Cursor().Seek(prefix)
 	return k != nil && bytes.HasPrefix(k, prefix)
