@@ -80,7 +80,7 @@ func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, erro
 	store, owns := opts.Store, false
 	if store == nil {
 		var err error
-		if store, err = state.Open(cfg.Node.DataDir, state.Options{NoSync: cfg.Store.NoSync}); err != nil {
+		if store, err = state.Open(cfg.Node.DataDir, state.Options{NoSync: cfg.Store.NoSync, Verify: true}); err != nil {
 			return nil, err
 		}
 		owns = true

@@ -301,7 +301,13 @@ func (r *replica) unlead() {
 }
 
 // openStore opens the node's store for the whole life of a replicating
-// cluster node.
+// cluster node, after reading every page of it: a damaged file is refused
+// with what to do about it.
 func openStore(n *Node) (*state.Store, error) {
-	return state.Open(n.cfg.Node.DataDir, state.Options{NoSync: n.cfg.Store.NoSync})
+	s, err := state.Open(n.cfg.Node.DataDir, state.Options{NoSync: n.cfg.Store.NoSync, Verify: true})
+	if errors.Is(err, state.ErrCorrupt) {
+		return nil, fmt.Errorf("%w; this node will not start on it. Re-seed it from the leader: on this machine run `triadctl reinit %s --config <this node's triad.yaml>` (the damaged file is kept aside), then start triad again",
+			err, n.cfg.Node.Name)
+	}
+	return s, err
 }

@@ -31,6 +31,10 @@ Commands:
                               manager's ExecStopPost) so its leadership and status
                               vanish now instead of after the lease TTL; without
                               NODE, the node.name of --config
+  reinit NODE --config FILE   on NODE's machine, with NODE stopped: move its state
+                              file aside (kept as state.db.corrupt-TIME) so that it
+                              starts empty and the leader re-seeds it; the repair
+                              for a node refusing a corrupt state file
   certs init --dir DIR --node NAME=HOST[,HOST...] [--node ...] [--days N] [--force]
                               make the replication mTLS certificates, offline (no
                               etcd): a CA for --cluster in DIR, or the one already
@@ -78,6 +82,7 @@ var commands = map[string]command{
 	"resume":     {run: (*app).resume},
 	"history":    {flags: []string{"json"}, run: (*app).history},
 	"revoke":     {run: (*app).revoke},
+	"reinit":     {run: (*app).reinit},
 	"certs":      {flags: []string{"dir", "node", "days", "force"}, run: (*app).certs},
 	"version":    {run: (*app).version},
 }
