@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -115,6 +116,14 @@ func TestClusterKillLeader(t *testing.T) {
 		}
 		if ok, h, err := c.historyHas(5*time.Second, after.Epoch, leader); !ok {
 			t.Errorf("round %d: triadctl history --json has no entry for epoch %d (%s) within 5s: %+v (last error: %v)", round, after.Epoch, leader, h, err)
+		} else {
+			// elected_at: when it held the leader key, after the kill and
+			// before it served (and so before it wrote the entry).
+			e := h[slices.IndexFunc(h, func(e historyEntry) bool { return e.Epoch == after.Epoch })]
+			if e.ElectedAt.Before(killedAt) || e.ElectedAt.After(e.Time) || e.ElectedAt.After(seen) {
+				t.Errorf("round %d: history entry %+v: elected_at not between the kill (%v) and /leader 200 (%v) and at most time",
+					round, e, killedAt, seen)
+			}
 		}
 
 		c.restart()

@@ -626,10 +626,11 @@ func (c *cluster) waitStatus(timeout time.Duration, what string, cond func(ctlSt
 
 // historyEntry is one element of `triadctl history --json`.
 type historyEntry struct {
-	Epoch  int64     `json:"epoch"`
-	Node   string    `json:"node"`
-	Reason string    `json:"reason"`
-	Time   time.Time `json:"time"`
+	Epoch     int64     `json:"epoch"`
+	Node      string    `json:"node"`
+	Reason    string    `json:"reason"`
+	Time      time.Time `json:"time"`
+	ElectedAt time.Time `json:"elected_at"`
 }
 
 // history runs `triadctl history --json`.

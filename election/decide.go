@@ -186,6 +186,7 @@ func (e *Elector) campaign(ctx context.Context, lease clientv3.LeaseID, reason s
 		e.o.Log.Warn("leader key lost right after the campaign; not serving", "epoch", epoch, "error", err)
 		return
 	}
+	electedAt := time.Now().UTC()
 	e.epoch.Store(epoch)
 	e.fence.setLeader(true)
 	e.role.Store(RoleLeader)
@@ -199,13 +200,13 @@ func (e *Elector) campaign(ctx context.Context, lease clientv3.LeaseID, reason s
 		e.resign(ctx, epoch)
 		return
 	}
-	e.record(ctx, epoch, reason)
+	e.record(ctx, epoch, reason, electedAt)
 }
 
 // record writes the history entry of epoch and clears the hand-over and
 // request that led to it, guarded by the epoch.
-func (e *Elector) record(ctx context.Context, epoch int64, reason string) {
-	b, err := json.Marshal(HistoryEntry{Epoch: epoch, Node: e.o.Name, Reason: reason, Time: time.Now().UTC()})
+func (e *Elector) record(ctx context.Context, epoch int64, reason string, electedAt time.Time) {
+	b, err := json.Marshal(HistoryEntry{Epoch: epoch, Node: e.o.Name, Reason: reason, Time: time.Now().UTC(), ElectedAt: electedAt})
 	if err != nil {
 		e.o.Log.Error("encode history entry", "error", err)
 		return

@@ -78,7 +78,11 @@ type HistoryEntry struct {
 	Epoch  int64     `json:"epoch"`
 	Node   string    `json:"node"`
 	Reason string    `json:"reason"`
-	Time   time.Time `json:"time"`
+	Time   time.Time `json:"time"` // when the entry was written: after the node began to serve
+	// ElectedAt is when the node held the leader key, before it began to
+	// serve: where its leadership starts (zero in entries of older
+	// versions).
+	ElectedAt time.Time `json:"elected_at,omitzero"`
 }
 
 // InSync is the replication in-sync set: the followers that hold every
