@@ -43,6 +43,7 @@ type dynsecHook struct {
 	policy    atomic.Pointer[dynsec.Policy]
 	onChange  func(idx uint64, file []byte) // a change was appended at idx (the node mirrors the file)
 	persist   *persistHook                  // records the queued deliveries a reconnect drops
+	guard     *authGuard                    // counts failed authentications, refuses blocked sources; nil: neither
 
 	ctlMu sync.Mutex // control requests run one at a time, each on the latest configuration
 
@@ -79,7 +80,13 @@ func identity(cl *mqtt.Client) dynsec.Identity {
 
 // OnConnect authenticates: a refused client gets CONNACK 0x87 (MQTT 5) or
 // return code 5 (MQTT 3) and is closed before mochi takes over any session.
+// A client whose source address is blocked (authGuard) gets the same
+// answer at once, its credentials unchecked, so guessing on gains nothing.
 func (h *dynsecHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if h.guard.refuse(cl) {
+		h.refuse(cl)
+		return ErrAuthBlocked
+	}
 	id := identity(cl)
 	switch h.policy.Load().Authenticate(id, pk.Connect.Password, pk.Connect.PasswordFlag) {
 	case dynsec.AuthAllowed:
@@ -89,8 +96,19 @@ func (h *dynsecHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 			return nil
 		}
 	}
+	if id.HasUsername {
+		// Without a username nothing is guessed: an anonymous client
+		// refused because allow_anonymous is off is not counted.
+		h.guard.failed(cl, id.Username)
+	}
 	h.log.Info("connection refused: not authorized", "client", cl.ID, "username", id.Username,
 		"remote", cl.Net.Remote, "listener", cl.Net.Listener)
+	h.refuse(cl)
+	return packets.ErrNotAuthorized
+}
+
+// refuse answers cl's CONNECT "not authorized".
+func (h *dynsecHook) refuse(cl *mqtt.Client) {
 	code := packets.ErrNotAuthorized // 0x87, as Mosquitto's dynsec answers
 	if cl.Properties.ProtocolVersion < 5 {
 		code = packets.Err3NotAuthorized // return code 5; mochi does not map 0x87 itself
@@ -98,7 +116,6 @@ func (h *dynsecHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if err := h.srv.SendConnack(cl, code, false, nil); err != nil {
 		h.log.Debug("refusal not sent", "client", cl.ID, "error", err)
 	}
-	return packets.ErrNotAuthorized
 }
 
 // OnSessionEstablish drops, from the session a client takes over, the

@@ -31,6 +31,7 @@ func (b *Broker) addHooks(snap *state.Snapshot) (seed []byte, err error) {
 		}
 		b.dynsec = newDynsecHook(b.srv, b.c, b.log.With("component", "dynsec"), b.cfg.Dynsec.AllowAnonymous, dynsec.NewPolicy(cfg))
 		b.dynsec.onChange, b.dynsec.persist = b.onDynsec, b.hook
+		b.dynsec.guard = newAuthGuard(b.cfg.MQTT.AuthRateLimit, b.m, b.log.With("component", "authlimit"))
 		if err := b.srv.AddHook(b.dynsec, nil); err != nil {
 			return nil, fmt.Errorf("broker: add dynsec hook: %w", err)
 		}

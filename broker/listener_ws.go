@@ -78,7 +78,11 @@ func (l *websocketListener) Serve(establish listeners.EstablishFn) {
 			l.log.Debug("websocket client ended", "error", err)
 		}
 	})
-	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The server's own errors (TLS handshakes that fail, as for a client
+	// offering only TLS 1.1) go to the listener's log, as the TCP
+	// listener's do, rather than to the standard logger.
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(l.log.With("listener", l.conf.ID).Handler(), slog.LevelWarn)}
 	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		l.log.Error("websocket listener stopped", "error", err, "listener", l.conf.ID)
 	}

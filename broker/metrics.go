@@ -23,6 +23,10 @@ type metrics struct {
 	commitEntries   prometheus.Histogram
 	commitOps       prometheus.Histogram
 	storeFailed     prometheus.Gauge
+	authFailures    prometheus.Counter
+	authBlocks      prometheus.Counter
+	authRefused     prometheus.Counter
+	authGuard       atomic.Pointer[authGuard] // set with dynsec, read by triad_auth_blocked_sources
 }
 
 func newMetrics() *metrics {
@@ -61,9 +65,21 @@ func newMetrics() *metrics {
 		storeFailed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "triad_store_failed", Help: "1 once the state store failed a commit; the broker stops serving.",
 		}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triad_auth_failures_total", Help: "Failed authentications: unknown username, wrong or missing password, disabled client, client id not allowed.",
+		}),
+		authBlocks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triad_auth_blocks_total", Help: "Source addresses blocked for failing authentication too often (mqtt.auth_rate_limit).",
+		}),
+		authRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triad_auth_blocked_connections_total", Help: "Connections refused, credentials unchecked, because their source address was blocked.",
+		}),
 	}
 	m.reg.MustRegister(m.messagesIn, m.messagesOut, m.messagesDropped, m.duplicatesQos2, m.pidCollisions, m.takeoverAdopted,
-		m.commitSeconds, m.commitEntries, m.commitOps, m.storeFailed,
+		m.commitSeconds, m.commitEntries, m.commitOps, m.storeFailed, m.authFailures, m.authBlocks, m.authRefused,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "triad_auth_blocked_sources", Help: "Source addresses whose connections are refused now for failing authentication too often.",
+		}, func() float64 { return float64(m.authGuard.Load().blockedSources()) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

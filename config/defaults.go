@@ -27,6 +27,7 @@ const (
 //   - limits: max_packet_size 1048576, max_inflight 1024, receive_maximum 1024,
 //     max_queued_messages 10000 (max_clients, message_expiry and
 //     session_expiry_max stay 0: unlimited / never / no cap);
+//   - auth_rate_limit: failures 10, window 60s, block 60s;
 //   - store.max_batch 4096 (max_batch_age stays 0);
 //   - with a cluster section: lease_ttl 2s, fence_margin 500ms,
 //     etcd.dial_timeout 2s and, with etcd.embedded, data_dir
@@ -37,7 +38,8 @@ const (
 // Load and Parse already apply these defaults, but only to the keys the file
 // leaves out, so an explicit 0 in the file stays 0. Calling ApplyDefaults
 // again on their result is harmless except that it turns an explicit
-// "max_packet_size: 0" (protocol maximum) into 1048576.
+// "max_packet_size: 0" (protocol maximum) into 1048576 and an explicit
+// "auth_rate_limit: {failures: 0}" (no limit) into 10.
 func (c *Config) ApplyDefaults() {
 	c.applyDefaults(func(string) bool { return false })
 }
@@ -59,6 +61,7 @@ func (c *Config) applyDefaults(given func(path string) bool) {
 	setDefault(&lim.MaxInflight, DefaultMaxInflight, given("mqtt.limits.max_inflight"))
 	setDefault(&lim.ReceiveMaximum, DefaultReceiveMaximum, given("mqtt.limits.receive_maximum"))
 	setDefault(&lim.MaxQueuedMessages, DefaultMaxQueuedMessages, given("mqtt.limits.max_queued_messages"))
+	c.MQTT.AuthRateLimit.applyDefaults(given)
 	setDefault(&c.Store.MaxBatch, DefaultMaxBatch, given("store.max_batch"))
 	if c.Node.DataDir != "" {
 		// "" is never a usable file, so it always means unset.

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const minimalYAML = `node:
@@ -33,6 +34,7 @@ func minimalWant() *Config {
 				ReceiveMaximum:    1024,
 				MaxQueuedMessages: 10000,
 			},
+			AuthRateLimit: AuthRateLimit{Failures: 10, Window: Duration(time.Minute), Block: Duration(time.Minute)},
 		},
 		HTTP:   HTTP{Address: "127.0.0.1:8008"},
 		Store:  Store{MaxBatch: 4096},
