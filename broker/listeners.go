@@ -18,11 +18,22 @@ func newListener(lc config.Listener) (listeners.Listener, error) {
 			return nil, fmt.Errorf("listener %q: %w", lc.ID, err)
 		}
 	}
+	var proxy proxyTrust
+	if lc.ProxyProtocol != nil {
+		prefixes, err := lc.ProxyProtocol.TrustedPrefixes()
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: proxy_protocol: %w", lc.ID, err)
+		}
+		proxy = prefixes
+	}
 	mc := listeners.Config{ID: lc.ID, Address: lc.Address, TLSConfig: tlsConf}
 	switch lc.Type {
 	case "tcp", "tls":
-		return newTCPListener(mc), nil
+		return newTCPListener(mc, proxy), nil
 	case "websocket":
+		if proxy != nil {
+			return nil, fmt.Errorf("listener %q: proxy_protocol is not supported on websocket listeners", lc.ID)
+		}
 		return newWebsocketListener(mc), nil
 	}
 	return nil, fmt.Errorf("listener %q: unknown type %q", lc.ID, lc.Type)

@@ -7,8 +7,9 @@
 // and ill-typed values and records the line of every key path; other
 // programs' files (triad-lbagent's) decode with it too. Defaults are then
 // applied to the keys the file leaves out (defaults.go) and Validate
-// (validate.go, tls.go) reports problems by key path; Parse maps each path
-// back to its line. The keys are documented in docs/configuration.md.
+// (validate.go, tls.go, proxyproto.go) reports problems by key path; Parse
+// maps each path back to its line. The keys are documented in
+// docs/configuration.md.
 package config
 
 import "time"
@@ -32,8 +33,9 @@ type Node struct {
 
 // MQTT holds the client-facing listeners and limits.
 type MQTT struct {
-	Listeners []Listener `yaml:"listeners"` // at least one
-	Limits    Limits     `yaml:"limits"`
+	Listeners     []Listener    `yaml:"listeners"` // at least one
+	Limits        Limits        `yaml:"limits"`
+	AuthRateLimit AuthRateLimit `yaml:"auth_rate_limit"` // failed-authentication limit per source address (authlimit.go)
 }
 
 // Listener is one MQTT listening socket.
@@ -42,6 +44,10 @@ type Listener struct {
 	Type    string     `yaml:"type"`          // tcp | tls | websocket
 	Address string     `yaml:"address"`       // host:port, required
 	TLS     *TLSConfig `yaml:"tls,omitempty"` // required for tls; optional for websocket (wss); not allowed for tcp
+	// ProxyProtocol: the peers whose connections may start with a PROXY
+	// header (proxyproto.go); tcp and tls only. nil: no PROXY header
+	// accepted.
+	ProxyProtocol *ProxyProtocol `yaml:"proxy_protocol,omitempty"`
 }
 
 // TLSConfig names the PEM files of a TLS listener.

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	}
 	addrs := c.MQTT.validateListeners(&errs)
 	c.MQTT.Limits.validate(&errs)
+	c.MQTT.AuthRateLimit.validate(&errs)
 	c.HTTP.validate(&errs, addrs)
 	if c.Cluster != nil && c.Cluster.Replication != nil {
 		c.Cluster.Replication.validate(&errs, addrs)
@@ -89,6 +90,13 @@ func (m *MQTT) validateListeners(errs *Errors) map[string]string {
 			errs.Add(p+".tls", "not allowed on a tcp listener (use type tls, or websocket for wss)")
 		case l.TLS != nil:
 			l.TLS.check(errs, p+".tls")
+		}
+		switch {
+		case l.ProxyProtocol == nil:
+		case l.Type == "websocket":
+			errs.Add(p+".proxy_protocol", "not supported on a websocket listener (only tcp and tls)")
+		default:
+			l.ProxyProtocol.check(errs, p+".proxy_protocol")
 		}
 	}
 	return addrs

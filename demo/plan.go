@@ -388,8 +388,12 @@ type (
 		Listeners []fileListener `yaml:"listeners"`
 	}
 	fileListener struct {
-		Type    string `yaml:"type"`
-		Address string `yaml:"address"`
+		Type          string            `yaml:"type"`
+		Address       string            `yaml:"address"`
+		ProxyProtocol fileProxyProtocol `yaml:"proxy_protocol"`
+	}
+	fileProxyProtocol struct {
+		Trusted []string `yaml:"trusted"`
 	}
 	fileHTTP struct {
 		Address string `yaml:"address"`
@@ -417,7 +421,10 @@ func (l *Layout) NodeConfig(n Node) ([]byte, error) {
 			}},
 			Replication: fileRepl{Address: n.ReplAddr, TLS: fileTLS{CA: l.CAPath(), Cert: n.CertPath, Key: n.KeyPath}},
 		},
-		MQTT:   fileMQTT{Listeners: []fileListener{{Type: "tcp", Address: n.MQTTAddr}}},
+		// HAProxy, on this host, names each client in a PROXY header
+		// (send-proxy-v2 in haproxy.cfg).
+		MQTT: fileMQTT{Listeners: []fileListener{{Type: "tcp", Address: n.MQTTAddr,
+			ProxyProtocol: fileProxyProtocol{Trusted: []string{Host + "/32"}}}}},
 		HTTP:   fileHTTP{Address: n.HTTPAddr},
 		Dynsec: fileDynsec{Enabled: true, AllowAnonymous: true, File: n.DynsecPath},
 		Log:    fileLog{Level: "info"},

@@ -109,6 +109,8 @@ func TestPlanWritesValidConfigs(t *testing.T) {
 			}
 			if len(cfg.MQTT.Listeners) != 1 || cfg.MQTT.Listeners[0].Address != n.MQTTAddr || cfg.MQTT.Listeners[0].Type != "tcp" {
 				t.Errorf("listeners %+v", cfg.MQTT.Listeners)
+			} else if pp := cfg.MQTT.Listeners[0].ProxyProtocol; pp == nil || !reflect.DeepEqual(pp.Trusted, []string{"127.0.0.1/32"}) {
+				t.Errorf("listener proxy_protocol %+v, want HAProxy's 127.0.0.1/32 trusted", pp)
 			}
 			if cfg.HTTP.Address != n.HTTPAddr {
 				t.Errorf("http %q", cfg.HTTP.Address)

@@ -89,8 +89,12 @@ backend {{.Backend}}
     # leader key appears: a probe that comes before its GET /leader answers
     # 200 marks it down again, until the next probe.
     default-server inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
+    # send-proxy-v2: each connection to a node starts with a PROXY v2
+    # header naming the client, whom the node then logs and rate-limits
+    # (its listener trusts 127.0.0.1: proxy_protocol). The health checks,
+    # on their own port, carry none.
 {{- range .Servers}}
-    server {{.Name}} {{.MQTT}} check port {{.HTTPPort}}
+    server {{.Name}} {{.MQTT}} check port {{.HTTPPort}} send-proxy-v2
 {{- end}}
 `))
 
@@ -100,7 +104,8 @@ type haproxyServer struct {
 
 // HAProxyConfig renders DIR/haproxy/haproxy.cfg: a tcp frontend on
 // Proxy.MQTTAddr, the backend triad with one server per node (its MQTT
-// address, health-checked with GET /leader on its HTTP port), the stats
+// address, sent a PROXY v2 header, health-checked with GET /leader on its
+// HTTP port), the stats
 // socket at level admin and the server-state-file. It fails if the socket
 // path is too long for a unix socket (choose a shorter directory).
 func (l *Layout) HAProxyConfig() ([]byte, error) {

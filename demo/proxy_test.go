@@ -66,9 +66,9 @@ func TestHAProxyConfig(t *testing.T) {
 		"\nfrontend mqtt\n    bind 127.0.0.1:21913\n    default_backend triad\n",
 		"\nbackend triad\n    option httpchk GET /leader\n    http-check expect status 200\n",
 		" fall 2 rise 1 on-marked-down shutdown-sessions\n",
-		"\n    server n1 127.0.0.1:21883 check port 21884\n",
-		"\n    server n2 127.0.0.1:21893 check port 21894\n",
-		"\n    server n3 127.0.0.1:21903 check port 21904\n",
+		"\n    server n1 127.0.0.1:21883 check port 21884 send-proxy-v2\n",
+		"\n    server n2 127.0.0.1:21893 check port 21894 send-proxy-v2\n",
+		"\n    server n3 127.0.0.1:21903 check port 21904 send-proxy-v2\n",
 	} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("haproxy.cfg lacks %q:\n%s", want, cfg)

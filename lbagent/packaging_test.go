@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -137,10 +139,30 @@ func readAll(t *testing.T, c net.Conn) string {
 	return string(b)
 }
 
+// proxyV2Source reads the PROXY protocol v2 header c starts with and
+// returns the IPv4 source address:port it carries, or what is wrong.
+func proxyV2Source(c net.Conn) string {
+	if err := c.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		return err.Error()
+	}
+	var fixed [16]byte
+	if _, err := io.ReadFull(c, fixed[:]); err != nil {
+		return fmt.Sprintf("no PROXY header (%v)", err)
+	}
+	if string(fixed[:12]) != "\r\n\r\n\x00\r\nQUIT\n" || fixed[12] != 0x21 || fixed[13] != 0x11 {
+		return fmt.Sprintf("no PROXY v2 TCP4 header (%q)", fixed[:])
+	}
+	block := make([]byte, binary.BigEndian.Uint16(fixed[14:]))
+	if _, err := io.ReadFull(c, block); err != nil || len(block) < 12 {
+		return fmt.Sprintf("PROXY header cut short (%v)", err)
+	}
+	return net.JoinHostPort(net.IP(block[:4]).String(), strconv.Itoa(int(binary.BigEndian.Uint16(block[8:]))))
+}
+
 // TestPackagedHAProxyRuns runs the shipped config on loopback ports: the
-// /leader health checks find the leader, plain and TLS clients reach it,
-// and states set through the Runtime API survive a restart through the
-// server state file.
+// /leader health checks find the leader, plain and TLS clients reach it
+// and are named to it in a PROXY v2 header, and states set through the
+// Runtime API survive a restart through the server state file.
 func TestPackagedHAProxyRuns(t *testing.T) {
 	haproxytest.Binary(t)
 	dir := shortDir(t)
@@ -172,7 +194,9 @@ func TestPackagedHAProxyRuns(t *testing.T) {
 					return
 				}
 				n.conns.Add(1)
-				_, _ = c.Write([]byte(name)) // says who answered, then hangs up
+				// Says who answered and whom HAProxy says it relays
+				// (send-proxy-v2), then hangs up.
+				_, _ = c.Write([]byte(name + " for " + proxyV2Source(c)))
 				_ = c.Close()
 			}
 		}()
@@ -219,21 +243,23 @@ func TestPackagedHAProxyRuns(t *testing.T) {
 		s, err := rt.ServersState(context.Background(), "triad")
 		return err == nil && len(s) == 3 && s[0].Op == OpStopped && s[1].Op == OpRunning && s[2].Op == OpStopped
 	})
-	// Plain and TLS clients reach n2.
+	// Plain and TLS clients reach n2, which gets each client's address in
+	// a PROXY v2 header (the health checks above got none: the health
+	// server would have answered 400).
 	c, err := net.DialTimeout("tcp", plain, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, c); got != "n2" {
-		t.Errorf("plain client reached %q; want n2", got)
+	if got, want := readAll(t, c), "n2 for "+c.LocalAddr().String(); got != want {
+		t.Errorf("plain client reached %q; want %q", got, want)
 	}
 	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", tlsAddr,
 		&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) // a throwaway self-signed test certificate
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, tc); got != "n2" {
-		t.Errorf("TLS client reached %q; want n2", got)
+	if got, want := readAll(t, tc), "n2 for "+tc.LocalAddr().String(); got != want {
+		t.Errorf("TLS client reached %q; want %q", got, want)
 	}
 	if a, b := nodes[0].conns.Load(), nodes[2].conns.Load(); a+b != 0 {
 		t.Errorf("followers got %d and %d connections", a, b)
