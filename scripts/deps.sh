@@ -12,6 +12,10 @@ declare -A want=(
   [curl]=curl
   [haproxy]=haproxy
   [rpm]=rpm # inspects the .rpm in make package-check
+  # make chaos / chaos-quick: namespaces and veths, packet drops, qdiscs
+  [ip]=iproute2
+  [tc]=iproute2
+  [nft]=nftables
 )
 for extra in "$@"; do
   want[${extra%%=*}]=${extra#*=}
