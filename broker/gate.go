@@ -74,6 +74,13 @@ type gatedConn struct {
 
 	connack    connackState // whether the CONNACK went out (Write)
 	preConnack []gatedChunk // PUBLISH/PUBREL written before it
+	// Between a CONNACK with the session present and the end of mochi's
+	// resend of the session's in-flight map (resendDone), new QoS 1/2
+	// PUBLISH packets wait in afterResend, so that none overtakes an older
+	// message being resent; resent holds the ids the resend wrote.
+	resending   bool
+	resent      map[uint16]bool
+	afterResend []gatedChunk
 
 	win      outWindow // outbound in-flight window; mu guards it
 	released [][]byte  // PUBLISH packets the window let go, to write before queue
@@ -117,6 +124,15 @@ func newGatedConn(c net.Conn, d Durability, fence Fence, log *slog.Logger) *gate
 func (g *gatedConn) Write(b []byte) (int, error) {
 	idx := g.d.Enqueued()
 	g.mu.Lock()
+	if g.resending && len(b) > 0 && b[0]>>4 == typePublish && (b[0]>>1)&3 > 0 {
+		if b[0]&0x08 != 0 { // DUP: the resend
+			g.resent[idOf(b)] = true
+		} else {
+			g.afterResend = append(g.afterResend, gatedChunk{idx: idx, b: bytes.Clone(b)})
+			g.mu.Unlock()
+			return len(b), nil
+		}
+	}
 	if g.connack != connackSent && len(b) > 0 {
 		switch t := b[0] >> 4; {
 		case g.connack == connackWriting || t == typePublish || t == typePubrel:
@@ -134,8 +150,22 @@ func (g *gatedConn) Write(b []byte) (int, error) {
 }
 
 // writeConnack writes the CONNACK, then what was held back for it
-// (including what arrives meanwhile), in order.
+// (including what arrives meanwhile), in order. When the CONNACK says the
+// session is present, mochi resends the session's whole in-flight map
+// right after it, in order; the held QoS 1/2 PUBLISH and PUBREL packets
+// are in that map, so they are left to that resend, and new QoS 1/2
+// PUBLISH packets wait until it is done (resendDone): written before, a
+// new message would reach the client before older ones of the resend.
 func (g *gatedConn) writeConnack(idx uint64, b []byte) (int, error) {
+	resent := sessionPresent(b)
+	if resent {
+		g.mu.Lock()
+		g.resending, g.resent = true, map[uint16]bool{}
+		g.mu.Unlock()
+		// A safety net: mochi ends the resend within the CONNECT's
+		// handling, and the hook calls resendDone right after.
+		time.AfterFunc(resendTimeout, g.resendDone)
+	}
 	n, err := g.enqueue(idx, b)
 	for {
 		g.mu.Lock()
@@ -148,11 +178,59 @@ func (g *gatedConn) writeConnack(idx uint64, b []byte) (int, error) {
 		}
 		g.mu.Unlock()
 		for _, c := range held {
+			if resent && inflight(c.b) {
+				continue
+			}
 			if _, err = g.enqueue(c.idx, c.b); err != nil {
 				break
 			}
 		}
 	}
+}
+
+// resendTimeout bounds the resend phase if resendDone never comes.
+const resendTimeout = 10 * time.Second
+
+// resendDone ends the resend phase (the hook's OnSessionEstablished, which
+// mochi calls once it has resent the in-flight map): the new QoS 1/2
+// PUBLISH packets written meanwhile go out, in order, but those the resend
+// already wrote (as DUP).
+func (g *gatedConn) resendDone() {
+	g.mu.Lock()
+	if !g.resending {
+		g.mu.Unlock()
+		return
+	}
+	held, resent := g.afterResend, g.resent
+	g.resending, g.resent, g.afterResend = false, nil, nil
+	g.mu.Unlock()
+	for _, c := range held {
+		if resent[idOf(c.b)] {
+			continue
+		}
+		if _, err := g.enqueue(c.idx, c.b); err != nil {
+			return // the connection is gone: the store has the messages
+		}
+	}
+}
+
+// idOf is the packet id of an encoded QoS 1/2 PUBLISH.
+func idOf(p []byte) uint16 {
+	id, _ := publishID(p, headerLen(p))
+	return id
+}
+
+// sessionPresent reads the session present flag of an encoded CONNACK.
+func sessionPresent(connack []byte) bool {
+	hdr := headerLen(connack)
+	return hdr > 0 && hdr < len(connack) && connack[hdr]&1 == 1
+}
+
+// inflight says whether an encoded packet is one mochi keeps in a
+// session's in-flight map: a QoS 1 or 2 PUBLISH, or a PUBREL.
+func inflight(p []byte) bool {
+	t := p[0] >> 4
+	return t == typePubrel || (t == typePublish && (p[0]>>1)&3 > 0)
 }
 
 // enqueue sends b once index idx is durable.

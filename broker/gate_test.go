@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -159,6 +160,73 @@ func TestGateNothingBeforeConnack(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitReceived(t, "CONNACK first, then the rest in order", cat(connack, p1, rel, p2))
+}
+
+// TestGateLeavesInflightToTheResend: with the session present, mochi
+// resends the in-flight map right after the CONNACK; QoS 1/2 PUBLISH and
+// PUBREL packets held before it are in that map and are left to the
+// resend, else a new message would overtake older ones being resent. QoS
+// 0 has no resend and is released.
+func TestGateLeavesInflightToTheResend(t *testing.T) {
+	for _, present := range []bool{true, false} {
+		t.Run(fmt.Sprintf("session present %v", present), func(t *testing.T) {
+			d := newFakeDurability()
+			p := newPipeGate(t, d)
+			p.serverReads()
+			connack := encode(t, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: present})
+			early1 := publish(t, 1, 7, "early")
+			early0 := publish(t, 0, 0, "qos0")
+			rel := encode(t, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: 8})
+			for _, b := range [][]byte{early1, early0, rel} {
+				if _, err := p.g.Write(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := p.g.Write(connack); err != nil {
+				t.Fatal(err)
+			}
+			resend := publish(t, 1, 5, "resent") // what mochi's resend writes next: DUP
+			resend[0] |= 0x08
+			if _, err := p.g.Write(resend); err != nil {
+				t.Fatal(err)
+			}
+			want := cat(connack, early1, early0, rel, resend)
+			if present {
+				want = cat(connack, early0, resend)
+			}
+			p.waitReceived(t, "the CONNACK, then what the resend does not send", want)
+		})
+	}
+}
+
+// TestGateHoldsNewMessagesDuringTheResend: after a CONNACK with the
+// session present, new QoS 1/2 PUBLISH packets wait until mochi has
+// resent the in-flight map (resendDone), and one the resend already wrote
+// (as DUP) is not written again; QoS 0 and the resend pass at once.
+func TestGateHoldsNewMessagesDuringTheResend(t *testing.T) {
+	d := newFakeDurability()
+	p := newPipeGate(t, d)
+	p.serverReads()
+	connack := encode(t, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: true})
+	dup := func(id uint16, payload string) []byte {
+		b := publish(t, 1, id, payload)
+		b[0] |= 0x08
+		return b
+	}
+	new9, new10, qos0 := publish(t, 1, 9, "new 9"), publish(t, 2, 10, "new 10"), publish(t, 0, 0, "qos0")
+	for _, b := range [][]byte{connack, new9, dup(5, "old 5"), qos0, dup(9, "new 9"), new10} {
+		if _, err := p.g.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.waitReceived(t, "the CONNACK and the resend, new messages held", cat(connack, dup(5, "old 5"), qos0, dup(9, "new 9")))
+	p.g.resendDone()
+	p.waitReceived(t, "then the new message the resend did not carry", cat(connack, dup(5, "old 5"), qos0, dup(9, "new 9"), new10))
+	late := publish(t, 1, 11, "late")
+	if _, err := p.g.Write(late); err != nil {
+		t.Fatal(err)
+	}
+	p.waitReceived(t, "then writes as usual", cat(connack, dup(5, "old 5"), qos0, dup(9, "new 9"), new10, late))
 }
 
 func TestGateRejectsMalformedLength(t *testing.T) {

@@ -82,7 +82,7 @@ func (h *persistHook) ID() string { return "triad-persist" }
 
 func (h *persistHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
-		mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnDisconnect, mqtt.OnClientExpired,
+		mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnClientExpired,
 		mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPublish, mqtt.OnPublished,
 		mqtt.OnRetainMessage, mqtt.OnRetainedExpired, mqtt.OnQosPublish, mqtt.OnQosComplete,
 		mqtt.OnQosDropped, mqtt.OnPacketRead, mqtt.OnPacketProcessed, mqtt.OnPublishDropped,
@@ -133,6 +133,15 @@ func (h *persistHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		h.log.Warn("connection is not gated; no outbound window", "client", cl.ID, "listener", cl.Net.Listener)
 	}
 	return nil
+}
+
+// OnSessionEstablished runs once mochi has answered the CONNECT and, for a
+// present session, resent its in-flight map: the new messages the
+// connection held back meanwhile go out (gatedConn.resendDone).
+func (h *persistHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if g, ok := cl.Net.Conn.(*gatedConn); ok {
+		g.resendDone()
+	}
 }
 
 // OnSessionEstablish runs before mochi inherits or discards an existing

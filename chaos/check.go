@@ -9,13 +9,14 @@ import (
 
 // Row is what the checker found in one scenario's window.
 type Row struct {
-	Scenario   string
-	Operations int // every operation that ended in the window
-	Acked      int // publishes acknowledged
-	Lost       int // acknowledged messages missing at some persistent subscriber
-	Duplicated int // QoS 2 messages received more than once by a subscriber
-	OutOfOrder int // acknowledged messages a subscriber first received after a later one of the same publisher and topic
-	SplitBrain int // operations a node served while, all along, another node held leadership
+	Scenario    string
+	Operations  int // every operation that ended in the window
+	Acked       int // publishes acknowledged
+	Lost        int // acknowledged messages missing at some persistent subscriber
+	Duplicated  int // QoS 2 messages received more than once by a subscriber
+	Redelivered int // QoS 2 messages received again as a DUP of the same packet id (suppressed, not a duplicate)
+	OutOfOrder  int // acknowledged messages a subscriber first received after a later one of the same publisher and topic
+	SplitBrain  int // operations a node served while, all along, another node held leadership
 	// LongestUnavailable is the longest stretch of the window in which no
 	// publish was acknowledged.
 	LongestUnavailable time.Duration
@@ -67,6 +68,7 @@ func Check(ops []Op, subscribers []string, leaders []Leadership, windows []Windo
 		m          Message
 	}
 	received := map[key]int{}
+	lastID := map[key]uint16{}
 	acked := map[Message]Op{}
 	for _, op := range ops {
 		at(op.End).Operations++
@@ -75,7 +77,13 @@ func Check(ops []Op, subscribers []string, leaders []Leadership, windows []Windo
 			at(op.End).Acked++
 			acked[Message{op.Publisher, op.Seq}] = op
 		case op.Kind == Deliver:
-			received[key{op.Client, op.Topic, Message{op.Publisher, op.Seq}}]++
+			k := key{op.Client, op.Topic, Message{op.Publisher, op.Seq}}
+			if id, seen := lastID[k]; seen && op.QoS == 2 && op.Dup && op.PacketID == id {
+				at(op.End).Redelivered++
+				continue // the receiver suppresses it
+			}
+			received[k]++
+			lastID[k] = op.PacketID
 		}
 	}
 
@@ -116,6 +124,7 @@ func Check(ops []Op, subscribers []string, leaders []Leadership, windows []Windo
 		total.Acked += r.Acked
 		total.Lost += r.Lost
 		total.Duplicated += r.Duplicated
+		total.Redelivered += r.Redelivered
 		total.OutOfOrder += r.OutOfOrder
 		total.SplitBrain += r.SplitBrain
 		total.LongestUnavailable = max(total.LongestUnavailable, r.LongestUnavailable)

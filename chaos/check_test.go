@@ -138,3 +138,33 @@ func TestCheckWindowsAndTotal(t *testing.T) {
 		t.Fatalf("the table does not show the lost message:\n%s", tab)
 	}
 }
+
+// TestCheckQoS2Redelivery: a QoS 2 message received again with DUP and the
+// same packet id is the sender's redelivery, which an MQTT receiver
+// suppresses; again without DUP, or under another id, it is a duplicate.
+func TestCheckQoS2Redelivery(t *testing.T) {
+	del := func(h *hist, id uint16, dup bool, ms int) {
+		h.r.Add(Op{Kind: Deliver, Client: "s", Topic: "t", Publisher: "p", Seq: 1, QoS: 2, Start: at(ms), End: at(ms), OK: true, PacketID: id, Dup: dup})
+	}
+	for _, tc := range []struct {
+		name              string
+		id2               uint16
+		dup2              bool
+		wantDup, wantRedo int
+	}{
+		{"DUP of the same id", 7, true, 0, 1},
+		{"same id without DUP", 7, false, 1, 0},
+		{"DUP under another id", 8, true, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h hist
+			h.pub("p", "", 1, 2, 0, 10, true)
+			del(&h, 7, false, 20)
+			del(&h, tc.id2, tc.dup2, 30)
+			r := check(&h, "s")
+			if r.Duplicated != tc.wantDup || r.Redelivered != tc.wantRedo {
+				t.Fatalf("duplicated %d, redelivered %d; want %d, %d", r.Duplicated, r.Redelivered, tc.wantDup, tc.wantRedo)
+			}
+		})
+	}
+}

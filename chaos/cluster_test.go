@@ -242,6 +242,17 @@ func (e *env) startHAProxy() {
 
 func (e *env) cleanup() {
 	t := e.t
+	if t.Failed() {
+		// Every goroutine's stack into the nodes' logs, for the diagnosis.
+		for _, name := range nodeNames {
+			if p := e.nodes[name]; p.Running() {
+				if err := p.Signal(syscall.SIGQUIT); err != nil {
+					t.Logf("cleanup: %v", err)
+				}
+				p.Wait(5 * time.Second)
+			}
+		}
+	}
 	for _, p := range e.all() {
 		if err := p.Stop(3 * time.Second); err != nil {
 			t.Errorf("cleanup: %v", err)
@@ -274,6 +285,24 @@ func (e *env) cleanup() {
 		}
 		if t.Failed() {
 			t.Logf("the end of %s's log (%s):\n%s", p.Name, p.Log, lastLines(text, 40))
+		}
+	}
+}
+
+// keepHistory writes every recorded operation, one JSON object a line, to
+// history.jsonl in the run's directory, which TRIAD_CHAOS_KEEP keeps.
+func (e *env) keepHistory(ops []Op) {
+	f, err := os.Create(filepath.Join(e.dir, "history.jsonl"))
+	if err != nil {
+		e.t.Errorf("keep the history: %v", err)
+		return
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, op := range ops {
+		if err := enc.Encode(op); err != nil {
+			e.t.Errorf("keep the history: %v", err)
+			return
 		}
 	}
 }

@@ -43,6 +43,13 @@ type Op struct {
 	End       time.Time // answered, received, or given up
 	OK        bool      // answered with success (Connect, Publish); always true for Deliver
 	Err       string
+	// PacketID and Dup are a received PUBLISH's (Deliver): a QoS 2 message
+	// received again with DUP set and the same packet id is the sender's
+	// redelivery of a PUBLISH whose PUBREC it did not see, which the MQTT
+	// receiver suppresses (it holds the id until PUBREL; paho.mqtt.golang
+	// does not, so the checker does).
+	PacketID uint16 `json:",omitempty"`
+	Dup      bool   `json:",omitempty"`
 }
 
 // Message names a message.

@@ -12,10 +12,10 @@ import (
 func Table(rows []Row) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "scenario\toperations\tacked\tlost\tduplicated\tout of order\tsplit brain\tlongest unavailability\t")
+	fmt.Fprintln(w, "scenario\toperations\tacked\tlost\tduplicated\tout of order\tsplit brain\tlongest unavailability\tQoS 2 redelivered\t")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", r.Scenario, r.Operations, r.Acked,
-			r.Lost, r.Duplicated, r.OutOfOrder, r.SplitBrain, r.LongestUnavailable.Round(time.Millisecond))
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", r.Scenario, r.Operations, r.Acked,
+			r.Lost, r.Duplicated, r.OutOfOrder, r.SplitBrain, r.LongestUnavailable.Round(time.Millisecond), r.Redelivered)
 	}
 	w.Flush()
 	for _, r := range rows {

@@ -118,7 +118,8 @@ func (w *workload) subscribe(id string, direct []string) {
 		if direct != nil {
 			n = node.Load().(string)
 		}
-		w.rec.Add(Op{Kind: Deliver, Client: id, Node: n, Topic: m.Topic(), Publisher: pub, Seq: seq, QoS: m.Qos(), Start: now, End: now, OK: true})
+		w.rec.Add(Op{Kind: Deliver, Client: id, Node: n, Topic: m.Topic(), Publisher: pub, Seq: seq, QoS: m.Qos(), Start: now, End: now, OK: true,
+			PacketID: m.MessageID(), Dup: m.Duplicate()})
 	})
 	c := paho.NewClient(opts)
 	var err error
@@ -221,6 +222,37 @@ func (w *workload) publish(id string, direct []string) {
 			w.pause(publishPace)
 		}
 	}()
+}
+
+// bulk publishes n retained messages of size bytes on bulk/<from+i>
+// (outside the subscribers' chaos/#) through HAProxy, each acknowledged.
+func (w *workload) bulk(from, n, size int) {
+	w.e.t.Helper()
+	w.retained(from, n, func(i int) []byte { return make([]byte, size) })
+}
+
+// clearBulk deletes the retained messages bulk/0 … bulk/n-1.
+func (w *workload) clearBulk(n int) {
+	w.e.t.Helper()
+	w.retained(0, n, func(int) []byte { return nil })
+}
+
+func (w *workload) retained(from, n int, payload func(i int) []byte) {
+	w.e.t.Helper()
+	opts := paho.NewClientOptions().AddBroker(w.brokers(nil)[0]).SetClientID("bulk").SetCleanSession(true).
+		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetWriteTimeout(10 * time.Second).
+		SetCustomOpenConnectionFn(w.dialer(nil))
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		w.e.t.Fatalf("bulk publisher: connect: %v", tok.Error())
+	}
+	defer c.Disconnect(0)
+	for i := from; i < from+n; i++ {
+		tok := c.Publish(fmt.Sprintf("bulk/%d", i), 1, true, payload(i))
+		if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+			w.e.t.Fatalf("bulk publisher: message %d: %v", i, tok.Error())
+		}
+	}
 }
 
 // pause waits d unless the workload stops first.

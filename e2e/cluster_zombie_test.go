@@ -126,6 +126,12 @@ func TestClusterZombieLeader(t *testing.T) {
 			t.Errorf("%s leads in epoch %d, not after the frozen leader's epoch %d", now, hs.Epoch, oldEpoch)
 		}
 		leader = now
+		// The subscriber's connection went with the leader it was on:
+		// subscribe again on the one that leads now.
+		sub.Disconnect(0)
+		sub, _ = mustDialV311(t, "tcp://"+c.node(leader).MQTTAddr, "zombie-sub", true, log)
+		defer sub.Disconnect(250)
+		subV311(t, sub, map[string]byte{topic: 1})
 	}
 	if leader != old {
 		c.waitCode(10*time.Second, old, http.MethodGet, "/replica", http.StatusOK)

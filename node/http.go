@@ -29,6 +29,9 @@ type Status struct {
 	// Followers is a replicating leader's report on each follower's
 	// stream (lag in seconds rounded to 0.1 s, as in its status record).
 	Followers []election.FollowerStatus `json:"followers,omitempty"`
+	// StoreError is why a follower's last write to its store failed (disk
+	// full, I/O error), while it does; the node is not healthy meanwhile.
+	StoreError string `json:"store_error,omitempty"`
 	broker.Status
 }
 
@@ -51,8 +54,29 @@ func (n *Node) handler() http.Handler {
 	return mux
 }
 
+// setStoreErr records how a follower's last write to its store went (see
+// storeErr), logging the change.
+func (n *Node) setStoreErr(err error) {
+	n.mu.Lock()
+	was := n.storeErr
+	n.storeErr = err
+	n.mu.Unlock()
+	switch {
+	case err != nil && was == nil:
+		n.log.Error("cannot write the replicated state: this node is unhealthy until a write succeeds (is the disk full?)", "error", err)
+	case err == nil && was != nil:
+		n.log.Info("the replicated state is written again; healthy", "was", was)
+	}
+}
+
+func (n *Node) storeError() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.storeErr
+}
+
 func (n *Node) healthy() bool {
-	if n.stopping.Load() {
+	if n.stopping.Load() || n.storeError() != nil {
 		return false
 	}
 	if b := n.broker(); b != nil && b.Status().StoreFailed {
@@ -115,6 +139,9 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.cfg.Cluster != nil {
 		st.Cluster = n.cfg.Cluster.Name
+	}
+	if err := n.storeError(); err != nil {
+		st.StoreError = err.Error()
 	}
 	if n.el != nil {
 		st.Epoch, st.Leader = n.el.Epoch(), n.el.Leader()

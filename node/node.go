@@ -44,6 +44,10 @@ type Node struct {
 	b       *broker.Broker // nil while not serving (a cluster follower)
 	bDone   chan struct{}  // closed when b is detached
 	applied uint64         // applied index of the local state when no broker runs
+	// storeErr is a follower's last failed write to its store (disk full,
+	// I/O error), cleared by the next one that succeeds: the node is not
+	// healthy meanwhile.
+	storeErr error
 
 	// cluster mode only
 	store    *state.Store // open for the node's life with replication (else the broker opens it)

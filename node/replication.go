@@ -93,7 +93,9 @@ func (r *replica) followLoop(ctx context.Context) {
 			n.mu.Lock()
 			n.applied = a
 			n.mu.Unlock()
-		}}
+		},
+		OnStore: n.setStoreErr,
+	}
 	lastLeader := ""
 	for ctx.Err() == nil {
 		leader, addr := n.el.LeaderReplication()

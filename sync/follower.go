@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"syscall"
 
 	"github.com/triadmq/triad/sync/pb"
 	"github.com/triadmq/triad/sync/state"
@@ -35,6 +36,11 @@ type Follower struct {
 	// oldest leader version it accepts; zero means this release's
 	// (ProtocolVersion, MinProtocolVersion).
 	Protocol ProtocolRange
+	// OnStore, optional, is told how each write to the store went: the
+	// error of one that failed on the disk (full, read-only, I/O error),
+	// nil after one that succeeded. The stream ends with such an error and
+	// is tried again; the node reports itself unhealthy meanwhile.
+	OnStore func(err error)
 
 	highest int64  // highest epoch seen
 	refused string // the last leader refusal logged at Warn
@@ -189,7 +195,7 @@ func (f *Follower) handle(m *pb.LeaderMessage, snap **pendingSnapshot) error {
 			return errors.New("replication: snapshot end without a beginning")
 		}
 		sb := (*snap).begin
-		if err := f.Store.Replace(sb.Index, sb.EntryEpoch, sb.MsgSeq, (*snap).ops); err != nil {
+		if err := f.stored(f.Store.Replace(sb.Index, sb.EntryEpoch, sb.MsgSeq, (*snap).ops)); err != nil {
 			return err
 		}
 		f.Log.Info("snapshot installed", "index", sb.Index, "ops", len((*snap).ops))
@@ -203,6 +209,21 @@ func (f *Follower) handle(m *pb.LeaderMessage, snap **pendingSnapshot) error {
 		return fmt.Errorf("replication: unexpected message %T", m.Body)
 	}
 	return nil
+}
+
+// stored reports the outcome of a store write to OnStore and returns err.
+// Only disk failures (an errno from the file system) count: an entry out
+// of order or of a stale epoch is the stream's fault, not the disk's.
+func (f *Follower) stored(err error) error {
+	var errno syscall.Errno
+	switch {
+	case f.OnStore == nil:
+	case err == nil:
+		f.OnStore(nil)
+	case errors.As(err, &errno):
+		f.OnStore(err)
+	}
+	return err
 }
 
 // followerQueue bounds the messages received ahead of the apply loop.
@@ -225,7 +246,7 @@ func (f *Follower) apply(pes []*pb.Entry) error {
 		}
 		entries = append(entries, e)
 	}
-	if err := f.Store.Apply(entries); err != nil {
+	if err := f.stored(f.Store.Apply(entries)); err != nil {
 		return fmt.Errorf("replication: %w", err)
 	}
 	f.Metrics.observeApply(len(entries))
