@@ -20,9 +20,10 @@
 package main
 
 import (
+	"github.com/triadmq/triad/bench/internal/runctl"
+
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,10 +31,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/triadmq/triad/demo"
@@ -79,13 +78,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	log, demoLog := newLoggers(stderr, cfg.verbose)
 	ctx, cancel := context.WithTimeoutCause(context.Background(), cfg.timeout, errGlobalTimeout)
 	defer cancel()
-	ctx, in := watchInterrupts(ctx)
+	ctx, in := runctl.WatchInterrupts(ctx)
 	started := time.Now()
 	emit := func(v any) {
 		if !cfg.asJSON {
 			return
 		}
-		if err := writeJSON(stdout, v); err != nil {
+		if err := runctl.WriteJSON(stdout, v); err != nil {
 			log.Error("write JSON", "error", err)
 		}
 	}
@@ -121,7 +120,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		status = 1
 	}
 	cleanup(status != 0)
-	if code := in.reraise(); code != 0 {
+	if code := in.Reraise(); code != 0 {
 		return code
 	}
 	return status
@@ -284,66 +283,4 @@ func writeReport(w io.Writer, cfg config, ttl time.Duration, sums []summary, ela
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode: %w", err)
-	}
-	if _, err := fmt.Fprintf(w, "%s\n", b); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
-}
-
-// interrupts cancels a context on SIGINT or SIGTERM and remembers the
-// signal, so that main can stop the cluster, report what it has and then
-// die of that same signal (as bench/loadgen does: a calling shell script
-// stops only when its child was killed by the signal).
-type interrupts struct {
-	sig  syscall.Signal // set by the watcher before finished closes
-	stop func()         // stops watching; returns once the watcher has ended
-}
-
-// errInterrupted is the cause of a context cancelled by a signal.
-var errInterrupted = errors.New("interrupted")
-
-func watchInterrupts(parent context.Context) (context.Context, *interrupts) {
-	ctx, cancel := context.WithCancelCause(parent)
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	in := &interrupts{}
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		select {
-		case s := <-ch:
-			in.sig = s.(syscall.Signal)
-			cancel(fmt.Errorf("%w by signal %d (%v)", errInterrupted, in.sig, s))
-		case <-done:
-		}
-	}()
-	in.stop = func() {
-		signal.Stop(ch)
-		close(done)
-		<-finished
-		cancel(nil)
-	}
-	return ctx, in
-}
-
-// reraise stops watching and, if a signal arrived, kills the process with
-// it under the default disposition. It returns the exit status to use
-// should the process survive that (128 + signal), or 0.
-func (in *interrupts) reraise() int {
-	in.stop()
-	if in.sig == 0 {
-		return 0
-	}
-	signal.Reset(in.sig)
-	if err := syscall.Kill(os.Getpid(), in.sig); err == nil {
-		<-time.After(time.Second) // delivery is asynchronous; this bound only matters if it never comes
-	}
-	return 128 + int(in.sig)
 }

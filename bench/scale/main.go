@@ -21,9 +21,10 @@
 package main
 
 import (
+	"github.com/triadmq/triad/bench/internal/runctl"
+
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,8 +32,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/triadmq/triad/demo"
@@ -96,7 +95,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	log.Info("open file limit", "soft", lim.Cur, "hard", lim.Max, "need", fileLimitNeed(cfg.fleet.conns))
 	ctx, cancel := context.WithTimeoutCause(context.Background(), cfg.timeout, errGlobalTimeout)
 	defer cancel()
-	ctx, in := watchInterrupts(ctx)
+	ctx, in := runctl.WatchInterrupts(ctx)
 	dir, cleanup, err := runDir(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "scale: %v\n", err)
@@ -116,7 +115,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	tableOut := stdout
 	if cfg.asJSON {
 		tableOut = stderr // stdout stays JSON
-		if err := writeJSON(stdout, res); err != nil {
+		if err := runctl.WriteJSON(stdout, res); err != nil {
 			log.Error("write JSON", "error", err)
 			status = 1
 		}
@@ -139,7 +138,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		status = 1
 	}
 	cleanup(status != 0)
-	if code := in.reraise(); code != 0 {
+	if code := in.Reraise(); code != 0 {
 		return code
 	}
 	return status
@@ -321,64 +320,3 @@ func runDir(cfg options, log *slog.Logger) (string, func(keep bool), error) {
 // newRunID is a short random tag for client ids and topics, so that a
 // reused -dir never hands a client an old session.
 func newRunID() string { return rand.Text()[:8] }
-
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode: %w", err)
-	}
-	if _, err := fmt.Fprintf(w, "%s\n", b); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
-}
-
-// interrupts cancels a context on SIGINT or SIGTERM and remembers the
-// signal, so that main can stop the cluster, report what it has and then
-// die of that same signal (as bench/failover does).
-type interrupts struct {
-	sig  syscall.Signal // set by the watcher before finished closes
-	stop func()         // stops watching; returns once the watcher has ended
-}
-
-// errInterrupted is the cause of a context cancelled by a signal.
-var errInterrupted = errors.New("interrupted")
-
-func watchInterrupts(parent context.Context) (context.Context, *interrupts) {
-	ctx, cancel := context.WithCancelCause(parent)
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	in := &interrupts{}
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		select {
-		case s := <-ch:
-			in.sig = s.(syscall.Signal)
-			cancel(fmt.Errorf("%w by signal %d (%v)", errInterrupted, in.sig, s))
-		case <-done:
-		}
-	}()
-	in.stop = func() {
-		signal.Stop(ch)
-		close(done)
-		<-finished
-		cancel(nil)
-	}
-	return ctx, in
-}
-
-// reraise stops watching and, if a signal arrived, kills the process with
-// it under the default disposition. It returns the exit status to use
-// should the process survive that (128 + signal), or 0.
-func (in *interrupts) reraise() int {
-	in.stop()
-	if in.sig == 0 {
-		return 0
-	}
-	signal.Reset(in.sig)
-	if err := syscall.Kill(os.Getpid(), in.sig); err == nil {
-		<-time.After(time.Second) // delivery is asynchronous; this bound only matters if it never comes
-	}
-	return 128 + int(in.sig)
-}
