@@ -225,6 +225,13 @@ func TestElectorSwitchoverPinPause(t *testing.T) {
 			break
 		}
 	}
+	// The leader rejects a switchover to a node whose status record does
+	// not say ready yet: on a loaded machine the records come tens of
+	// milliseconds after the election.
+	poll(t, 5*time.Second, target.name+"'s status record to say ready", func() bool {
+		st, err := readState(ctx, s.Client, k)
+		return err == nil && st.ready(target.name)
+	})
 	req := fmt.Sprintf(`{"kind":"switchover","to":%q,"from":%q}`, target.name, old.name)
 	if _, err := s.Client.Put(ctx, k.Switchover(), req); err != nil {
 		t.Fatal(err)
