@@ -37,7 +37,9 @@ type Broker struct {
 	onDynsec  func(idx uint64, file []byte) // Options.OnDynsecChange
 	m         *metrics
 	started   time.Time
-	fence     Fence // nil: standalone, always serving
+	fence     Fence      // nil: standalone, always serving
+	admit     *admission // nil: no bound on connections worked on at once
+	walked    walkedCounts
 
 	stopLoops context.CancelFunc
 
@@ -89,7 +91,8 @@ func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, erro
 		log.Warn("store.no_sync is set: acknowledged messages can be lost on power failure")
 	}
 	b := &Broker{cfg: cfg, log: log, store: store, ownsStore: owns, fence: opts.Fence,
-		m: newMetrics(), failed: make(chan error, 1), onDynsec: opts.OnDynsecChange}
+		m: newMetrics(), failed: make(chan error, 1), onDynsec: opts.OnDynsecChange,
+		admit: newAdmission(cfg.MQTT.Admission.MaxConcurrentConnects, cfg.MQTT.Admission.MaxConnectRate)}
 	b.c = state.NewCommitter(store, state.CommitterOptions{
 		MaxBatch:    cfg.Store.MaxBatch,
 		MaxBatchAge: cfg.Store.MaxBatchAge.D(),
@@ -113,6 +116,7 @@ func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, erro
 		hookLimits{maxInflight: cfg.MQTT.Limits.MaxInflight,
 			messageExpiry: int64(cfg.MQTT.Limits.MessageExpiry.D() / time.Second)})
 	b.m.watchServer(b.srv, b.c)
+	b.m.watchAdmission(b.admit)
 	return b, nil
 }
 
@@ -135,6 +139,13 @@ func capabilities(l *config.Limits) *mqtt.Capabilities {
 	c.MaximumPacketSize = l.MaxPacketSize
 	c.ReceiveMaximum = l.ReceiveMaximum
 	c.MaximumInflight = uint16(min(l.MaxQueuedMessages, math.MaxUint16))
+	// mochi allocates this queue in full for every client (64 KB at its
+	// default of 8192), restored offline sessions included; the gated
+	// connection takes what the queue hands it without waiting for the
+	// disk, so it drains at once unless a client is slow (gate.go).
+	if l.MaxClientWritesPending > 0 {
+		c.MaximumClientWritesPending = int32(min(l.MaxClientWritesPending, math.MaxInt32))
+	}
 	return c
 }
 
@@ -174,7 +185,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		gl := &gatedListener{Listener: l, d: b.d, fence: b.fence, log: b.log}
+		gl := newGatedListener(l, b.srv, b.d, b.fence, b.admit, b.log)
 		if err := b.srv.AddListener(gl); err != nil {
 			return fmt.Errorf("broker: listener %q on %s: %w", lc.ID, lc.Address, err)
 		}
@@ -257,14 +268,16 @@ type Status struct {
 	Started       time.Time `json:"started"`
 }
 
-// Status reads the broker's counters.
+// Status reads the broker's counters; the in-flight and retained counts
+// may be up to a second old (walkedEvery).
 func (b *Broker) Status() Status {
+	inflight, retained := b.walked.get(b.srv)
 	return Status{
 		Connections:   atomic.LoadInt64(&b.srv.Info.ClientsConnected),
 		Sessions:      b.srv.Clients.Len(),
 		Subscriptions: atomic.LoadInt64(&b.srv.Info.Subscriptions),
-		Retained:      retainedCount(b.srv),
-		Inflight:      inflightCount(b.srv),
+		Retained:      retained,
+		Inflight:      inflight,
 		AppliedIndex:  b.c.Durable(),
 		StoreFailed:   b.c.Err() != nil && !errors.Is(b.c.Err(), state.ErrClosed),
 		Started:       b.started,

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"strings"
+	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
@@ -27,4 +29,31 @@ func retainedCount(srv *mqtt.Server) int {
 		}
 	}
 	return n
+}
+
+// walkedEvery bounds how often Status walks the state for its in-flight
+// and retained figures. The node reads Status at every health probe and
+// every look of its elector; a walk over 10,000 sessions copies the
+// client list and took a tenth of a new leader's CPU while its clients
+// reconnected.
+const walkedEvery = time.Second
+
+// walkedCounts are the figures of the last walk, for Status.
+type walkedCounts struct {
+	mu       sync.Mutex
+	at       time.Time
+	inflight int64
+	retained int
+}
+
+// get returns the figures of srv, walking it again if the last walk is
+// walkedEvery old.
+func (w *walkedCounts) get(srv *mqtt.Server) (inflight int64, retained int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.at.IsZero() || time.Since(w.at) >= walkedEvery {
+		w.inflight, w.retained = inflightCount(srv), retainedCount(srv)
+		w.at = time.Now()
+	}
+	return w.inflight, w.retained
 }

@@ -8,8 +8,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // Durability is what a gated connection waits on: the committer's indexes,
@@ -91,6 +89,8 @@ type gatedConn struct {
 	abortOnce sync.Once
 	drained   chan struct{} // closed when the flusher ends after Close
 	drainOnce sync.Once
+
+	admitted *admitTicket // the connection's admission slot, freed once the CONNACK is written (admission.go)
 }
 
 type connackState int
@@ -250,6 +250,7 @@ func (g *gatedConn) enqueue(idx uint64, b []byte) (int, error) {
 			if err := g.write(g.win.admit(b, nil)); err != nil {
 				return 0, err
 			}
+			g.connackOut(b)
 			return len(b), nil
 		}
 		if g.queued < gateMaxQueued || len(g.queue) == 0 {
@@ -308,14 +309,34 @@ func (g *gatedConn) flush() {
 		g.mu.Lock()
 		durable := g.d.Durable()
 		var bufs net.Buffers
+		var connack []byte
 		n := 0
 		for n < len(g.queue) && g.queue[n].idx <= durable {
+			if isConnack(g.queue[n].b) {
+				connack = g.queue[n].b
+			}
 			bufs = g.win.admit(g.queue[n].b, bufs)
 			g.queued -= len(g.queue[n].b)
 			n++
 		}
 		g.queue = g.queue[n:]
-		_ = g.write(bufs) // an error is kept in g.err, which ends the loop
+		if g.write(bufs) == nil { // an error is kept in g.err, which ends the loop
+			g.connackOut(connack)
+		}
+	}
+}
+
+// isConnack says whether b, one packet as mochi writes it, is a CONNACK.
+func isConnack(b []byte) bool { return len(b) > 0 && b[0]>>4 == typeConnack }
+
+// connackOut frees the connection's admission slot once b, just written,
+// was its CONNACK: the connection is then re-established, its session
+// records durable, and the next one may start (admission.go). Holding the
+// slot until then also bounds the CONNACKs one group commit releases at
+// once, and so the SUBSCRIBEs that follow them.
+func (g *gatedConn) connackOut(b []byte) {
+	if isConnack(b) {
+		g.admitted.release()
 	}
 }
 
@@ -453,6 +474,7 @@ func (g *gatedConn) waitDurable(idx uint64) error {
 // become durable within gateDrainTimeout (a DISCONNECT after a PUBACK, say);
 // then the connection closes.
 func (g *gatedConn) Close() error {
+	g.admitted.release()
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -479,22 +501,4 @@ func (g *gatedConn) Close() error {
 		}
 	}()
 	return nil
-}
-
-// gatedListener wraps a mochi listener so every accepted connection is a
-// gatedConn.
-type gatedListener struct {
-	listeners.Listener
-	d     Durability
-	fence Fence
-	log   *slog.Logger
-}
-
-func (l *gatedListener) Serve(establish listeners.EstablishFn) {
-	l.Listener.Serve(func(id string, c net.Conn) error {
-		if l.fence != nil && !l.fence.Valid() {
-			return errors.Join(ErrFenced, c.Close())
-		}
-		return establish(id, newGatedConn(c, l.d, l.fence, l.log))
-	})
 }

@@ -26,16 +26,17 @@ type tcpListener struct {
 	proxyWait   time.Duration // how long a PROXY header may take (proxyHeaderTimeout)
 	log         *slog.Logger
 
-	mu     sync.Mutex
-	listen net.Listener
-	end    atomic.Bool
+	mu      sync.Mutex
+	listen  net.Listener
+	pending map[net.Conn]struct{} // accepted, not yet handed to mochi (mu)
+	end     atomic.Bool
 }
 
 // newTCPListener makes the listener of c; with proxy (proxy_protocol's
 // trusted peers) connections may start with a PROXY header.
 func newTCPListener(c listeners.Config, proxy proxyTrust) *tcpListener {
 	return &tcpListener{id: c.ID, address: c.Address, tlsConf: c.TLSConfig,
-		proxy: proxy, proxyWait: proxyHeaderTimeout}
+		proxy: proxy, proxyWait: proxyHeaderTimeout, pending: map[net.Conn]struct{}{}}
 }
 
 func (l *tcpListener) ID() string       { return l.id }
@@ -68,7 +69,7 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
-		if l.end.Load() {
+		if !l.hold(conn) {
 			if err := conn.Close(); err != nil {
 				l.log.Debug("close connection accepted while closing", "error", err)
 			}
@@ -78,30 +79,61 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-// serveConn reads conn's PROXY header (with proxy_protocol), starts its
-// TLS (tls listener) and hands it to mochi.
+// hold records conn as accepted but not yet handed to mochi, unless the
+// listener is closing.
+func (l *tcpListener) hold(conn net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.end.Load() {
+		return false
+	}
+	l.pending[conn] = struct{}{}
+	return true
+}
+
+// handOver takes conn off the pending set for mochi, unless the listener
+// closed meanwhile (conn is then closed already, or about to be).
+func (l *tcpListener) handOver(conn net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.pending, conn)
+	return !l.end.Load()
+}
+
+// serveConn waits for conn's first bytes (so that a silent connection
+// takes no admission slot, admission.go), reads its PROXY header (with
+// proxy_protocol), starts its TLS (tls listener) and hands it to mochi.
 func (l *tcpListener) serveConn(conn net.Conn, establish listeners.EstablishFn) {
+	raw := conn
 	if l.proxy != nil {
+		// The header read waits for the first bytes, within proxyWait.
 		peer := conn.RemoteAddr()
 		pc, err := readProxyHeader(conn, l.proxy.trusts(peer), l.proxyWait)
 		if err != nil {
+			l.handOver(raw)
 			l.refuseProxied(conn, peer, err)
 			return
 		}
 		conn = pc
-		if l.end.Load() {
-			// Closed while the header was read: the clients are gone.
-			if err := conn.Close(); err != nil {
-				l.log.Debug("close connection accepted while closing", "error", err)
-			}
-			return
+	} else if err := waitReadable(conn); err != nil {
+		l.handOver(raw)
+		if cerr := conn.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			l.log.Debug("close connection", "error", cerr)
 		}
+		return
+	}
+	if !l.handOver(raw) {
+		// Closed meanwhile: the clients are gone.
+		if err := conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			l.log.Debug("close connection accepted while closing", "error", err)
+		}
+		return
 	}
 	if l.tlsConf != nil {
 		conn = tls.Server(conn, l.tlsConf)
 	}
 	switch err := establish(l.id, conn); {
-	case err == nil, errors.Is(err, ErrFenced):
+	case err == nil, errors.Is(err, ErrFenced), errors.Is(err, errListenerClosed):
 	case errors.Is(err, ErrAuthBlocked):
 		// Logged once per block; a line per refusal would let a
 		// password guesser flood the log.
@@ -129,8 +161,13 @@ func (l *tcpListener) refuseProxied(conn net.Conn, peer net.Addr, err error) {
 	}
 }
 
+// Close stops accepting, has mochi's clients closed, and closes the
+// connections not yet handed to mochi.
 func (l *tcpListener) Close(closeClients listeners.CloseFn) {
-	if l.end.CompareAndSwap(false, true) {
+	l.mu.Lock()
+	first := l.end.CompareAndSwap(false, true)
+	l.mu.Unlock()
+	if first {
 		closeClients(l.id)
 	}
 	l.mu.Lock()
@@ -139,5 +176,11 @@ func (l *tcpListener) Close(closeClients listeners.CloseFn) {
 		if err := l.listen.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			l.log.Debug("close listener", "error", err)
 		}
+	}
+	for conn := range l.pending {
+		if err := conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			l.log.Debug("close connection accepted while closing", "error", err)
+		}
+		delete(l.pending, conn)
 	}
 }

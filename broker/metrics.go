@@ -114,3 +114,21 @@ func (m *metrics) watchServer(srv *mqtt.Server, c *state.Committer) {
 		return float64(c.Durable())
 	})
 }
+
+// watchAdmission registers the figures of the connection admission (nil:
+// none, every connection is worked on at once).
+func (m *metrics) watchAdmission(a *admission) {
+	if a == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "triad_connects_in_progress",
+			Help: "Connections admitted and not yet answered with a CONNACK (mqtt.admission.max_concurrent_connects)."},
+			func() float64 { return float64(a.inProgress()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "triad_connects_waited_total",
+			Help: "Connections that waited for admission (mqtt.admission)."},
+			func() float64 { return float64(a.waited.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "triad_connects_slow_total",
+			Help: "Admitted connections whose CONNACK took longer than the admission hold (2 s): their slot was given back without it."},
+			func() float64 { return float64(a.timedOut.Load()) }))
+}

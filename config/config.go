@@ -36,6 +36,7 @@ type MQTT struct {
 	Listeners     []Listener    `yaml:"listeners"` // at least one
 	Limits        Limits        `yaml:"limits"`
 	AuthRateLimit AuthRateLimit `yaml:"auth_rate_limit"` // failed-authentication limit per source address (authlimit.go)
+	Admission     Admission     `yaml:"admission"`       // new connections worked on at once (admission.go)
 }
 
 // Listener is one MQTT listening socket.
@@ -68,6 +69,10 @@ type Limits struct {
 	MaxQueuedMessages int      `yaml:"max_queued_messages"` // per session, offline queue + inflight; default 10000
 	MessageExpiry     Duration `yaml:"message_expiry"`      // default 0 = messages never expire unless the publisher says so
 	SessionExpiryMax  Duration `yaml:"session_expiry_max"`  // cap on a client's session expiry; default 0 = no cap
+	// MaxClientWritesPending is mochi's outbound queue per connection
+	// (Capabilities.MaximumClientWritesPending), allocated in full for
+	// every client, connected or restored offline; default 1024.
+	MaxClientWritesPending int `yaml:"max_client_writes_pending"`
 }
 
 // HTTP is the health, metrics and status endpoint.

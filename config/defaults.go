@@ -19,15 +19,24 @@ const (
 	DefaultDynsecFile = "dynamic-security.json"
 )
 
+// DefaultMaxClientWritesPending is mqtt.limits.max_client_writes_pending.
+// mochi's own default, 8192, is 64 KB of heap per client, restored offline
+// sessions included: most of a leader's memory, and of its garbage
+// collector's work, with many sessions.
+const DefaultMaxClientWritesPending = 1024
+
 // ApplyDefaults fills in every unset field of a Config built in code, taking
 // the zero value as unset:
 //
 //   - listener id "<type><index>", e.g. "tcp0"; tls.min_version "1.2";
 //     tls.require_client_cert true when client_ca is set;
 //   - limits: max_packet_size 1048576, max_inflight 1024, receive_maximum 1024,
-//     max_queued_messages 10000 (max_clients, message_expiry and
-//     session_expiry_max stay 0: unlimited / never / no cap);
+//     max_queued_messages 10000, max_client_writes_pending 1024
+//     (max_clients, message_expiry and session_expiry_max stay 0:
+//     unlimited / never / no cap);
 //   - auth_rate_limit: failures 10, window 60s, block 60s;
+//   - admission: max_concurrent_connects 64 (max_connect_rate stays 0: no
+//     limit);
 //   - store.max_batch 4096 (max_batch_age stays 0);
 //   - with a cluster section: lease_ttl 2s, fence_margin 500ms,
 //     etcd.dial_timeout 2s and, with etcd.embedded, data_dir
@@ -38,8 +47,9 @@ const (
 // Load and Parse already apply these defaults, but only to the keys the file
 // leaves out, so an explicit 0 in the file stays 0. Calling ApplyDefaults
 // again on their result is harmless except that it turns an explicit
-// "max_packet_size: 0" (protocol maximum) into 1048576 and an explicit
-// "auth_rate_limit: {failures: 0}" (no limit) into 10.
+// "max_packet_size: 0" (protocol maximum) into 1048576, an explicit
+// "auth_rate_limit: {failures: 0}" (no limit) into 10 and an explicit
+// "admission: {max_concurrent_connects: 0}" (no limit) into 64.
 func (c *Config) ApplyDefaults() {
 	c.applyDefaults(func(string) bool { return false })
 }
@@ -61,7 +71,9 @@ func (c *Config) applyDefaults(given func(path string) bool) {
 	setDefault(&lim.MaxInflight, DefaultMaxInflight, given("mqtt.limits.max_inflight"))
 	setDefault(&lim.ReceiveMaximum, DefaultReceiveMaximum, given("mqtt.limits.receive_maximum"))
 	setDefault(&lim.MaxQueuedMessages, DefaultMaxQueuedMessages, given("mqtt.limits.max_queued_messages"))
+	setDefault(&lim.MaxClientWritesPending, DefaultMaxClientWritesPending, given("mqtt.limits.max_client_writes_pending"))
 	c.MQTT.AuthRateLimit.applyDefaults(given)
+	c.MQTT.Admission.applyDefaults(given)
 	setDefault(&c.Store.MaxBatch, DefaultMaxBatch, given("store.max_batch"))
 	if c.Node.DataDir != "" {
 		// "" is never a usable file, so it always means unset.

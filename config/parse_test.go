@@ -33,8 +33,11 @@ func minimalWant() *Config {
 				MaxInflight:       1024,
 				ReceiveMaximum:    1024,
 				MaxQueuedMessages: 10000,
+
+				MaxClientWritesPending: 1024,
 			},
 			AuthRateLimit: AuthRateLimit{Failures: 10, Window: Duration(time.Minute), Block: Duration(time.Minute)},
+			Admission:     Admission{MaxConcurrentConnects: 64},
 		},
 		HTTP:   HTTP{Address: "127.0.0.1:8008"},
 		Store:  Store{MaxBatch: 4096},

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"regexp"
 	"slices"
@@ -31,6 +32,7 @@ func (c *Config) Validate() error {
 	addrs := c.MQTT.validateListeners(&errs)
 	c.MQTT.Limits.validate(&errs)
 	c.MQTT.AuthRateLimit.validate(&errs)
+	c.MQTT.Admission.validate(&errs)
 	c.HTTP.validate(&errs, addrs)
 	if c.Cluster != nil && c.Cluster.Replication != nil {
 		c.Cluster.Replication.validate(&errs, addrs)
@@ -114,6 +116,9 @@ func (l *Limits) validate(errs *Errors) {
 	}
 	if l.MaxQueuedMessages < 1 {
 		errs.Add("mqtt.limits.max_queued_messages", "%d is too small; must be >= 1", l.MaxQueuedMessages)
+	}
+	if l.MaxClientWritesPending < 1 || l.MaxClientWritesPending > math.MaxInt32 {
+		errs.Add("mqtt.limits.max_client_writes_pending", "%d is out of range; must be 1..%d", l.MaxClientWritesPending, math.MaxInt32)
 	}
 }
 

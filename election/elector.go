@@ -3,7 +3,6 @@ package election
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/triadmq/triad/version"
@@ -60,7 +58,7 @@ const (
 	progressEvery  = time.Second            // republish a status whose only change is progress (applied index, follower lag)
 	pinGrace       = 500 * time.Millisecond // a ready pinned node's head start in an election
 	retryBackoff   = 250 * time.Millisecond // after a failed session
-	keepAliveRetry = 100 * time.Millisecond // after a failed lease renewal
+	keepAliveRetry = 100 * time.Millisecond // after a failed lease renewal (keepalive.go)
 	stopTimeout    = 3 * time.Second        // for the etcd writes of a clean stop
 	handoverGrace  = 3 * time.Second        // the named successor's head start after a hand-over
 )
@@ -93,6 +91,7 @@ type Elector struct {
 func New(o Options) *Elector {
 	e := &Elector{o: o, fence: newFence(o.TTL / strainFraction), started: time.Now(), kick: make(chan struct{}, 1),
 		hoSeen: map[int64]time.Time{}}
+	e.fence.lag = lagThreshold(o.TTL, o.Margin)
 	e.role.Store(RoleFollower)
 	return e
 }
@@ -156,7 +155,7 @@ func (e *Elector) session(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lost := make(chan struct{})
-	go e.keepAlive(sctx, lease, lost)
+	go e.keepAlive(sctx, e.renewer(lease), lost)
 	go e.watch(sctx)
 
 	status := time.NewTicker(min(statusEvery, e.o.TTL/2))
@@ -237,52 +236,6 @@ func (e *Elector) lateRenewal(rtt, left time.Duration) {
 	if due {
 		e.o.Log.Warn("lease renewal landed late; client reads were paused until it did (is this node's CPU saturated?)",
 			"round_trip", rtt.Round(time.Millisecond), "fence_left", left.Round(time.Millisecond), "late_renewals", n)
-	}
-}
-
-// keepAlive renews the lease every sixth of its TTL, each renewal given
-// up after a third of it. Each answer moves the local deadline to the time
-// the request was sent + TTL − margin: the lease cannot expire on the
-// server before that. Renewing often keeps the last answer recent: when
-// etcd loses its raft leader just after one, the fence still has most of
-// TTL − margin for etcd to elect another and a retry to land (with the
-// demo's 2 s TTL and 0.5 s margin, renewals every third of the TTL left
-// as little as 0.8 s, and a CI run saw the fence lapse).
-func (e *Elector) keepAlive(ctx context.Context, lease clientv3.LeaseID, lost chan<- struct{}) {
-	interval, timeout := e.o.TTL/6, e.o.TTL/3
-	for {
-		t0 := time.Now()
-		kctx, cancel := context.WithTimeout(ctx, timeout)
-		resp, err := e.o.Client.KeepAliveOnce(kctx, lease)
-		cancel()
-		switch {
-		case err == nil:
-			_, left := e.fence.Strain()
-			e.fence.extend(t0.Add(time.Duration(resp.TTL)*time.Second - e.o.Margin))
-			if left > 0 {
-				e.lateRenewal(time.Since(t0), left)
-			}
-		case errors.Is(err, rpctypes.ErrLeaseNotFound):
-			close(lost)
-			e.Kick()
-			return
-		case ctx.Err() != nil:
-			return
-		default:
-			e.o.Log.Debug("lease keepalive failed", "error", err, "fence_remaining", e.fence.Remaining())
-		}
-		next := t0.Add(interval)
-		if err != nil {
-			// etcd is electing a raft leader, or a member is gone: try
-			// again soon, so the renewal lands as soon as etcd answers,
-			// before the fence runs out.
-			next = time.Now().Add(keepAliveRetry)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Until(next)):
-		}
 	}
 }
 

@@ -24,9 +24,15 @@ import (
 // which frees the CPU the renewal needs. A renewal that cannot land (etcd
 // unreachable) ends in fencing as before, the reads paused for the last
 // strain of the lease.
+//
+// Earlier still, when about two renewals in a row have gone unanswered,
+// the fence is lagging (Lagging): the broker admits no new connection
+// until a renewal lands, so that a reconnect storm does not take the CPU
+// the renewals need while the clients already served carry on.
 type Fence struct {
 	base   time.Time
 	strain time.Duration // strained when less than this is left; 0: never
+	lag    time.Duration // lagging when less than this is left; 0: never
 	until  atomic.Int64  // lease alive until base+until (ns), minus the margin
 	leader atomic.Bool
 
@@ -66,6 +72,27 @@ func (f *Fence) Strain() (eased <-chan struct{}, left time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.eased, left
+}
+
+// Lagging says whether the lease renewals are late: the node leads, its
+// lease is valid, but less than the lag threshold is left. If so, eased is
+// closed at the next renewal (or loss of leadership) and left is how long
+// the fence stays valid without one; eased is nil when not lagging.
+func (f *Fence) Lagging() (eased <-chan struct{}, left time.Duration) {
+	left = f.Remaining()
+	if f.lag <= 0 || left <= 0 || left >= f.lag {
+		return nil, 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.eased, left
+}
+
+// lagThreshold is the fence's lag threshold for a lease of ttl and a fence
+// margin: what is left once two renewals (one every ttl/6) in a row went
+// unanswered, and never less than the strain threshold.
+func lagThreshold(ttl, margin time.Duration) time.Duration {
+	return max(ttl-margin-2*(ttl/6), ttl/strainFraction)
 }
 
 // ease wakes every strained reader.
