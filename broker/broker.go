@@ -37,8 +37,9 @@ type Broker struct {
 	onDynsec  func(idx uint64, file []byte) // Options.OnDynsecChange
 	m         *metrics
 	started   time.Time
-	fence     Fence      // nil: standalone, always serving
-	admit     *admission // nil: no bound on connections worked on at once
+	fence     Fence           // nil: standalone, always serving
+	admit     *admission      // nil: no bound on connections worked on at once
+	authority DynsecAuthority // Options.Authority
 	walked    walkedCounts
 
 	stopLoops context.CancelFunc
@@ -69,6 +70,14 @@ type Options struct {
 	// OnDynsecChange, if set, receives the dynamic-security configuration
 	// file after each change, with the index of the entry recording it.
 	OnDynsecChange func(idx uint64, file []byte)
+	// Authority, with cluster.mode dynsec, holds the cluster's
+	// dynamic-security configuration and runs the control requests; the
+	// broker records neither in its own store and takes changes through
+	// ApplyDynsec (dynsec_authority.go).
+	Authority DynsecAuthority
+	// Dir, if set, is where Open opens the broker's own store when Store
+	// is nil; default node.data_dir.
+	Dir string
 }
 
 // Open opens the node's state and prepares a standalone broker; Start
@@ -81,8 +90,12 @@ func Open(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, error) {
 	store, owns := opts.Store, false
 	if store == nil {
+		dir := cfg.Node.DataDir
+		if opts.Dir != "" {
+			dir = opts.Dir
+		}
 		var err error
-		if store, err = state.Open(cfg.Node.DataDir, state.Options{NoSync: cfg.Store.NoSync, Verify: true}); err != nil {
+		if store, err = state.Open(dir, state.Options{NoSync: cfg.Store.NoSync, Verify: true}); err != nil {
 			return nil, err
 		}
 		owns = true
@@ -91,7 +104,7 @@ func OpenWith(cfg *config.Config, log *slog.Logger, opts Options) (*Broker, erro
 		log.Warn("store.no_sync is set: acknowledged messages can be lost on power failure")
 	}
 	b := &Broker{cfg: cfg, log: log, store: store, ownsStore: owns, fence: opts.Fence,
-		m: newMetrics(), failed: make(chan error, 1), onDynsec: opts.OnDynsecChange,
+		m: newMetrics(), failed: make(chan error, 1), onDynsec: opts.OnDynsecChange, authority: opts.Authority,
 		admit: newAdmission(cfg.MQTT.Admission.MaxConcurrentConnects, cfg.MQTT.Admission.MaxConnectRate)}
 	b.c = state.NewCommitter(store, state.CommitterOptions{
 		MaxBatch:    cfg.Store.MaxBatch,
@@ -268,6 +281,17 @@ type Status struct {
 	Started       time.Time `json:"started"`
 }
 
+// AppliedIndex is the index of the last durable entry of the broker's
+// store (Status().AppliedIndex without the walk).
+func (b *Broker) AppliedIndex() uint64 { return b.c.Durable() }
+
+// StoreFailed says whether the broker's store has failed (a closed store
+// has not). Cheap: the health checks ask it at every probe.
+func (b *Broker) StoreFailed() bool {
+	err := b.c.Err()
+	return err != nil && !errors.Is(err, state.ErrClosed)
+}
+
 // Status reads the broker's counters; the in-flight and retained counts
 // may be up to a second old (walkedEvery).
 func (b *Broker) Status() Status {
@@ -279,7 +303,7 @@ func (b *Broker) Status() Status {
 		Retained:      retained,
 		Inflight:      inflight,
 		AppliedIndex:  b.c.Durable(),
-		StoreFailed:   b.c.Err() != nil && !errors.Is(b.c.Err(), state.ErrClosed),
+		StoreFailed:   b.StoreFailed(),
 		Started:       b.started,
 	}
 }

@@ -22,6 +22,10 @@ import (
 // policy applies: a client it newly admits cannot act before its CONNACK,
 // and one it locks out is kicked.
 func (h *dynsecHook) control(cl *mqtt.Client, payload []byte) {
+	if h.authority != nil {
+		h.controlRemote(cl, payload)
+		return
+	}
 	h.ctlMu.Lock()
 	defer h.ctlMu.Unlock()
 	res := h.ctl.Handle(h.policy.Load().Config(), payload)

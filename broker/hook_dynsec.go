@@ -44,6 +44,7 @@ type dynsecHook struct {
 	onChange  func(idx uint64, file []byte) // a change was appended at idx (the node mirrors the file)
 	persist   *persistHook                  // records the queued deliveries a reconnect drops
 	guard     *authGuard                    // counts failed authentications, refuses blocked sources; nil: neither
+	authority DynsecAuthority               // cluster.mode dynsec: runs the control requests (dynsec_authority.go)
 
 	ctlMu sync.Mutex // control requests run one at a time, each on the latest configuration
 

@@ -16,7 +16,14 @@ import (
 // the replicated state.
 func (b *Broker) addHooks(snap *state.Snapshot) (seed []byte, err error) {
 	if b.cfg.Dynsec.Enabled {
-		cfg, s, from, problems, err := loadDynsec(snap.Dynsec, b.cfg.Dynsec.File)
+		stored := snap.Dynsec
+		if b.authority != nil {
+			// cluster.mode dynsec: the cluster's configuration, never this
+			// node's own store; a cluster that has none yet is seeded by
+			// its leader (from its dynsec.file, read here too meanwhile).
+			stored = b.authority.Config()
+		}
+		cfg, s, from, problems, err := loadDynsec(stored, b.cfg.Dynsec.File)
 		if err != nil {
 			return nil, fmt.Errorf("broker: %w", err)
 		}
@@ -30,12 +37,14 @@ func (b *Broker) addHooks(snap *state.Snapshot) (seed []byte, err error) {
 				"create the first admin with `triad dynsec init` (see docs/dynsec.md)", "file", b.cfg.Dynsec.File)
 		}
 		b.dynsec = newDynsecHook(b.srv, b.c, b.log.With("component", "dynsec"), b.cfg.Dynsec.AllowAnonymous, dynsec.NewPolicy(cfg))
-		b.dynsec.onChange, b.dynsec.persist = b.onDynsec, b.hook
+		b.dynsec.onChange, b.dynsec.persist, b.dynsec.authority = b.onDynsec, b.hook, b.authority
 		b.dynsec.guard = newAuthGuard(b.cfg.MQTT.AuthRateLimit, b.m, b.log.With("component", "authlimit"))
 		if err := b.srv.AddHook(b.dynsec, nil); err != nil {
 			return nil, fmt.Errorf("broker: add dynsec hook: %w", err)
 		}
-		seed = s
+		if b.authority == nil {
+			seed = s
+		}
 	} else if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}

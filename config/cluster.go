@@ -17,7 +17,12 @@ import (
 // only the leader serves MQTT. Without a cluster section the node is a
 // standalone broker.
 type Cluster struct {
-	Name        string   `yaml:"name"`         // required; [A-Za-z0-9._-], 1..63 chars; etcd prefix /triad/<name>/
+	Name string `yaml:"name"` // required; [A-Za-z0-9._-], 1..63 chars; etcd prefix /triad/<name>/
+	// Mode is what the cluster replicates and who serves: full (default:
+	// everything, only the leader serves MQTT) or dynsec (only the
+	// dynamic-security configuration; every node serves its own clients,
+	// whose sessions, queues and retained messages stay on that node).
+	Mode        string   `yaml:"mode"`
 	LeaseTTL    Duration `yaml:"lease_ttl"`    // leader lease; default 2s; etcd rounds it up to its minimum
 	FenceMargin Duration `yaml:"fence_margin"` // stop serving this long before the lease can expire; default 500ms
 	Etcd        Etcd     `yaml:"etcd"`
@@ -83,7 +88,14 @@ const (
 	DefaultAckTimeout      = 2 * time.Second        // cluster.replication.ack_timeout
 )
 
+// The cluster modes (cluster.mode).
+const (
+	ModeFull   = "full"   // everything replicated; only the leader serves MQTT
+	ModeDynsec = "dynsec" // only dynamic security replicated; every node serves
+)
+
 func (c *Cluster) applyDefaults(node *Node, given func(string) bool) {
+	setDefault(&c.Mode, ModeFull, false) // "" is never a mode
 	setDefault(&c.LeaseTTL, Duration(DefaultLeaseTTL), given("cluster.lease_ttl"))
 	setDefault(&c.FenceMargin, Duration(DefaultFenceMargin), given("cluster.fence_margin"))
 	setDefault(&c.Etcd.DialTimeout, Duration(DefaultEtcdDialTimeout), given("cluster.etcd.dial_timeout"))
@@ -110,6 +122,7 @@ var (
 	clusterStates = []string{"new", "existing"}
 	noFollowers   = []string{"continue", "block"}
 	replModes     = []string{"sync", "async"}
+	clusterModes  = []string{ModeFull, ModeDynsec}
 )
 
 // maxEtcdElection is the longest election timeout etcd accepts.
@@ -134,6 +147,7 @@ func checkClusterName(errs *Errors, name string) {
 
 func (c *Cluster) validate(errs *Errors, node *Node) {
 	checkClusterName(errs, c.Name)
+	checkEnum(errs, "cluster.mode", c.Mode, clusterModes)
 	ttl, margin := c.LeaseTTL.D(), c.FenceMargin.D()
 	if ttl < time.Second {
 		errs.Add("cluster.lease_ttl", "%v is too short; must be at least 1s (etcd's minimum lease)", ttl)

@@ -63,6 +63,7 @@ func TestClusterDefaults(t *testing.T) {
 	}
 	want := &Cluster{
 		Name:        "prod",
+		Mode:        "full",
 		LeaseTTL:    Duration(2 * time.Second),
 		FenceMargin: Duration(500 * time.Millisecond),
 		Etcd: Etcd{
@@ -206,6 +207,7 @@ func TestClusterExplicitValuesKept(t *testing.T) {
 			name: "external etcd over https",
 			doc: `cluster:
   name: eu-west.1_a
+  mode: full
   lease_ttl: 5s
   fence_margin: 1s
   etcd:
@@ -215,6 +217,7 @@ func TestClusterExplicitValuesKept(t *testing.T) {
 `,
 			want: &Cluster{
 				Name:        "eu-west.1_a",
+				Mode:        "full",
 				LeaseTTL:    Duration(5 * time.Second),
 				FenceMargin: Duration(time.Second),
 				Etcd: Etcd{
@@ -252,6 +255,7 @@ func TestClusterExplicitValuesKept(t *testing.T) {
 `,
 			want: &Cluster{
 				Name:        "eu-west.1_a",
+				Mode:        "full",
 				LeaseTTL:    Duration(5 * time.Second),
 				FenceMargin: Duration(time.Second),
 				Etcd: Etcd{

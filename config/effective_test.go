@@ -130,6 +130,7 @@ func TestEffectiveCluster(t *testing.T) {
   data_dir: /var/lib/triad
 cluster:
   name: prod
+  mode: full
   lease_ttl: 2s
   fence_margin: 500ms
   etcd:

@@ -38,6 +38,15 @@ func (c *Config) Validate() error {
 		c.Cluster.Replication.validate(&errs, addrs)
 		c.Cluster.Replication.checkSecurity(&errs, c.Cluster.Name, c.Node.Name)
 	}
+	if c.Cluster != nil && c.Cluster.Mode == ModeDynsec {
+		// What dynsec mode replicates needs both.
+		if c.Cluster.Replication == nil {
+			errs.Add("cluster.replication", "missing: cluster.mode dynsec replicates the dynamic-security configuration through it")
+		}
+		if !c.Dynsec.Enabled {
+			errs.Add("dynsec.enabled", "false: cluster.mode dynsec replicates the dynamic-security configuration, so it must be enabled")
+		}
+	}
 	if c.Store.MaxBatch < 1 {
 		errs.Add("store.max_batch", "%d is too small; must be >= 1", c.Store.MaxBatch)
 	}

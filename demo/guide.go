@@ -18,6 +18,9 @@ func printLeader(out io.Writer, l *Layout, s *Supervisor, p *Proxy, names string
 	switch n, ok := l.Node(names); {
 	case names == "":
 		fmt.Fprintf(out, "%s leader: none\n", stamp())
+	case ok && l.Dynsec():
+		fmt.Fprintf(out, "%s leader: %s (mqtt %s, pid %d); it orders the dynamic-security changes, every node serves\n",
+			stamp(), n.Name, n.MQTTAddr, s.PID(n.Name))
 	case ok && p != nil:
 		fmt.Fprintf(out, "%s leader: %s (mqtt %s, pid %d); clients reach it through HAProxy at %s\n",
 			stamp(), n.Name, n.MQTTAddr, s.PID(n.Name), p.Addr())
@@ -42,7 +45,11 @@ func hostPort(addr string) (host, port string) {
 // printGuide prints the processes and what to try next. p is nil without
 // HAProxy.
 func printGuide(out io.Writer, l *Layout, s *Supervisor, p *Proxy, leader Leader) {
-	if p != nil {
+	switch {
+	case p != nil && l.Dynsec():
+		printDynsecProxyGuide(out, l, s, p, leader.Node)
+		return
+	case p != nil:
 		printProxyGuide(out, l, s, p, leader.Node)
 		return
 	}

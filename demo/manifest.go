@@ -19,6 +19,7 @@ import (
 // then connect to the leader's own MQTT address.
 type Manifest struct {
 	Cluster       string         `json:"cluster"`                  // the cluster name (etcd prefix /triad/<cluster>/)
+	Mode          string         `json:"mode"`                     // cluster.mode: full or dynsec (every node serves; sessions local to each)
 	DemoPID       int            `json:"demo_pid"`                 // the `triad demo` process: SIGHUP restarts stopped processes
 	Etcd          []string       `json:"etcd"`                     // client URLs of the etcd members
 	MQTT          string         `json:"mqtt,omitempty"`           // host:port of HAProxy's MQTT frontend: the address clients use
@@ -69,7 +70,7 @@ func ReadManifest(path string) (*Manifest, error) {
 
 // manifest builds the manifest of l with the given node pids.
 func (l *Layout) manifest(demoPID int, pids map[string]int) Manifest {
-	m := Manifest{Cluster: l.Cluster, DemoPID: demoPID, Etcd: l.EtcdEndpoints(),
+	m := Manifest{Cluster: l.Cluster, Mode: l.modeName(), DemoPID: demoPID, Etcd: l.EtcdEndpoints(),
 		AdminUser: AdminUser, AdminPassword: l.AdminPassword}
 	for _, n := range l.Nodes {
 		m.Nodes = append(m.Nodes, ManifestNode{

@@ -98,7 +98,23 @@ type Layout struct {
 	// AdminPassword is the password of the dynsec user AdminUser, made
 	// once per directory (DIR/admin-password) by Plan.
 	AdminPassword string
+	// Mode is the cluster's cluster.mode: full ("" too) or dynsec. In
+	// dynsec mode every node serves, HAProxy spreads the clients over all
+	// three and sticks each to its node (HAProxyDynsecConfig), and no
+	// triad-lbagent runs.
+	Mode string
 }
+
+// modeName is the cluster.mode of the layout, "full" when unset.
+func (l *Layout) modeName() string {
+	if l.Mode == "" {
+		return config.ModeFull
+	}
+	return l.Mode
+}
+
+// Dynsec says whether the cluster runs in cluster.mode dynsec.
+func (l *Layout) Dynsec() bool { return l.Mode == config.ModeDynsec }
 
 // CAPath is the replication CA every node trusts.
 func (l *Layout) CAPath() string { return filepath.Join(l.CertsDir, "ca.pem") }
@@ -166,9 +182,23 @@ func NewLayout(dir string, basePort int, cluster string) (*Layout, error) {
 // etcd members were created on other ports (etcd keeps its members' peer
 // URLs in its data, so the cluster could not form).
 func Plan(dir string, basePort int, cluster string) (*Layout, error) {
+	return PlanMode(dir, basePort, cluster, config.ModeFull)
+}
+
+// PlanMode is Plan for a cluster in cluster.mode mode (full or dynsec).
+// A directory holding a cluster of the other mode is refused: the two keep
+// different state in the same files.
+func PlanMode(dir string, basePort int, cluster, mode string) (*Layout, error) {
 	l, err := NewLayout(dir, basePort, cluster)
 	if err != nil {
 		return nil, err
+	}
+	switch mode {
+	case config.ModeFull:
+	case config.ModeDynsec:
+		l.Mode = mode
+	default:
+		return nil, fmt.Errorf("demo: mode %q: must be %s or %s", mode, config.ModeFull, config.ModeDynsec)
 	}
 	if err := l.checkReuse(); err != nil {
 		return nil, err
@@ -221,6 +251,13 @@ func (l *Layout) checkReuse() error {
 	if err != nil {
 		return err
 	}
+	if m.Mode == "" { // written before modes existed
+		m.Mode = config.ModeFull
+	}
+	if m.Mode != l.modeName() && l.hasData() {
+		return fmt.Errorf("demo: %s holds a cluster made with --mode %s: use that mode again, or another --dir (the modes keep different state in the same files)",
+			l.Dir, m.Mode)
+	}
 	if slices.Equal(m.Etcd, l.EtcdEndpoints()) {
 		return nil
 	}
@@ -231,6 +268,16 @@ func (l *Layout) checkReuse() error {
 		}
 	}
 	return nil
+}
+
+// hasData says whether a node's data directory exists.
+func (l *Layout) hasData() bool {
+	for _, n := range l.Nodes {
+		if _, err := os.Stat(n.DataDir); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // oldBase is the base port of a layout whose etcd client URLs are eps.
@@ -360,6 +407,7 @@ type (
 	}
 	fileCluster struct {
 		Name        string   `yaml:"name"`
+		Mode        string   `yaml:"mode,omitempty"`
 		LeaseTTL    string   `yaml:"lease_ttl"`
 		FenceMargin string   `yaml:"fence_margin"`
 		Etcd        fileEtcd `yaml:"etcd"`
@@ -414,7 +462,7 @@ func (l *Layout) NodeConfig(n Node) ([]byte, error) {
 	f := nodeFile{
 		Node: fileNode{Name: n.Name, DataDir: n.DataDir},
 		Cluster: fileCluster{
-			Name: l.Cluster, LeaseTTL: LeaseTTL, FenceMargin: FenceMargin,
+			Name: l.Cluster, Mode: l.Mode, LeaseTTL: LeaseTTL, FenceMargin: FenceMargin,
 			Etcd: fileEtcd{Embedded: fileEmbedded{
 				ClientURL: n.EtcdClientURL, PeerURL: n.EtcdPeerURL, InitialCluster: members,
 				Tick: EtcdTick, ElectionTimeout: EtcdElectionTimeout,

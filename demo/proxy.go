@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/triadmq/triad/lbagent"
@@ -86,15 +88,19 @@ const haproxyReadyTimeout = 10 * time.Second
 // Start the nodes first (Start): the agent reads their etcd. StartProxy
 // does not touch demo.json (Supervisor.AttachProxy does).
 func StartProxy(l *Layout, lbagentBinary, haproxyBinary string, log *slog.Logger) (*Proxy, error) {
-	if err := errors.Join(checkBinary("haproxy", haproxyBinary), checkBinary(LBAgentBinary, lbagentBinary)); err != nil {
-		return nil, err
+	check := checkBinary("haproxy", haproxyBinary)
+	if !l.Dynsec() {
+		check = errors.Join(check, checkBinary(LBAgentBinary, lbagentBinary))
+	}
+	if check != nil {
+		return nil, check
 	}
 	if err := l.WriteProxyFiles(); err != nil {
 		return nil, err
 	}
 	p := &Proxy{procs: newProcs("process", log), l: l, haproxy: haproxyBinary, agent: lbagentBinary}
-	for _, start := range []func() error{p.startHAProxy, p.startAgent} {
-		if err := start(); err != nil {
+	for _, start := range p.starts() {
+		if err := start.start(); err != nil {
 			return nil, errors.Join(err, p.Stop(time.Second))
 		}
 	}
@@ -142,15 +148,37 @@ func (p *Proxy) HAProxyPID() int { return p.PID(HAProxyProcess) }
 // AgentPID is the pid of the latest triad-lbagent started.
 func (p *Proxy) AgentPID() int { return p.PID(AgentProcess) }
 
+// proxyProcess is one process of the Proxy and how to start it.
+type proxyProcess struct {
+	name  string
+	start func() error
+}
+
+// starts are the Proxy's processes in start order: HAProxy, then the
+// agent, which dynsec mode does without (every node serves).
+func (p *Proxy) starts() []proxyProcess {
+	ps := []proxyProcess{{HAProxyProcess, p.startHAProxy}}
+	if !p.l.Dynsec() {
+		ps = append(ps, proxyProcess{AgentProcess, p.startAgent})
+	}
+	return ps
+}
+
+// names are the names of the Proxy's processes.
+func (p *Proxy) names() []string {
+	var names []string
+	for _, s := range p.starts() {
+		names = append(names, s.name)
+	}
+	return names
+}
+
 // RestartStopped starts again HAProxy and the agent if they have exited
 // (HAProxy first, waiting for its socket), and returns the names of the
 // processes restarted. Supervisor.AttachProxy records their new pids.
 func (p *Proxy) RestartStopped() ([]string, error) {
 	var started []string
-	for _, proc := range []struct {
-		name  string
-		start func() error
-	}{{HAProxyProcess, p.startHAProxy}, {AgentProcess, p.startAgent}} {
+	for _, proc := range p.starts() {
 		if p.Running(proc.name) {
 			continue
 		}
@@ -167,7 +195,9 @@ func (p *Proxy) RestartStopped() ([]string, error) {
 // SIGTERM, closing every client connection. It removes no file; after it
 // nothing is restarted.
 func (p *Proxy) Stop(grace time.Duration) error {
-	return p.stop([]string{AgentProcess, HAProxyProcess}, grace)
+	names := p.names()
+	slices.Reverse(names) // the agent first
+	return p.stop(names, grace)
 }
 
 // Routes asks HAProxy (`show servers state`) which servers of the
@@ -206,13 +236,20 @@ func WaitProxy(ctx context.Context, p *Proxy) (string, error) {
 			return "", fmt.Errorf("demo: haproxy at %s does not reach one leader (last: %v): %w", p.Addr(), last, ctx.Err())
 		case <-timer.C:
 		}
-		if err := p.exited([]string{HAProxyProcess, AgentProcess}); err != nil {
+		if err := p.exited(p.names()); err != nil {
 			return "", err
 		}
 		routes, err := p.Routes(ctx)
 		switch {
 		case err != nil:
 			last = err
+		case p.l.Dynsec() && len(routes) != len(p.l.Nodes):
+			last = fmt.Errorf("haproxy sends new clients to %d of the %d servers %v (cluster.mode dynsec: every node serves)",
+				len(routes), len(p.l.Nodes), routes)
+		case p.l.Dynsec():
+			if last = ProbeMQTT(ctx, p.Addr()); last == nil {
+				return strings.Join(routes, ","), nil
+			}
 		case len(routes) != 1:
 			last = fmt.Errorf("haproxy sends new clients to %d servers %v", len(routes), routes)
 		default:

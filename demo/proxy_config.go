@@ -191,7 +191,11 @@ const emptyServerState = "1\n"
 // DIR/lbagent.yaml (AgentConfig), and an empty DIR/haproxy/server-state
 // if there is none.
 func (l *Layout) WriteProxyFiles() error {
-	cfg, err := l.HAProxyConfig()
+	render := l.HAProxyConfig
+	if l.Dynsec() {
+		render = l.HAProxyDynsecConfig // all nodes, sticky; the agent's file is written all the same, unused
+	}
+	cfg, err := render()
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func Run(ctx context.Context, l *Layout, o Options) (err error) {
 	out := o.withDefaults()
 	ports := l.NodePorts()
 	if !o.NoHAProxy {
-		if err := o.findProxyBinaries(); err != nil {
+		if err := o.findProxyBinaries(!l.Dynsec()); err != nil {
 			return err
 		}
 		if err := l.WriteProxyFiles(); err != nil {
@@ -74,7 +74,10 @@ func Run(ctx context.Context, l *Layout, o Options) (err error) {
 	var p *Proxy
 	defer func() {
 		what := "the nodes"
-		if p != nil {
+		switch {
+		case p != nil && l.Dynsec():
+			what = "the nodes and HAProxy"
+		case p != nil:
 			what = "the nodes, HAProxy and triad-lbagent"
 		}
 		fmt.Fprintf(out, "Stopping %s (SIGTERM, SIGKILL after %v); their files stay in %s\n", what, o.StopGrace, l.Dir)
@@ -122,9 +125,9 @@ func (o *Options) withDefaults() io.Writer {
 	return o.Stdout
 }
 
-// findProxyBinaries fills o.HAProxy and o.LBAgent if empty, and fails if
-// either is missing.
-func (o *Options) findProxyBinaries() error {
+// findProxyBinaries fills o.HAProxy and (with agent) o.LBAgent if empty,
+// and fails if either is missing.
+func (o *Options) findProxyBinaries(agent bool) error {
 	var errs []error
 	if o.HAProxy == "" {
 		var err error
@@ -133,11 +136,13 @@ func (o *Options) findProxyBinaries() error {
 	} else {
 		errs = append(errs, checkBinary("haproxy", o.HAProxy))
 	}
-	if o.LBAgent == "" {
+	switch {
+	case !agent:
+	case o.LBAgent == "":
 		var err error
 		o.LBAgent, err = FindLBAgent(o.Binary)
 		errs = append(errs, err)
-	} else {
+	default:
 		errs = append(errs, checkBinary(LBAgentBinary, o.LBAgent))
 	}
 	return errors.Join(errs...)
@@ -147,7 +152,11 @@ func (o *Options) findProxyBinaries() error {
 // waits until a client reaches the leader through HAProxy. It returns the
 // Proxy to stop even with an error, and no error if ctx ended.
 func startProxy(ctx context.Context, l *Layout, s *Supervisor, o Options, out io.Writer) (*Proxy, error) {
-	fmt.Fprintf(out, "Starting HAProxy (MQTT at %s) and triad-lbagent ...\n", l.Proxy.MQTTAddr)
+	if l.Dynsec() {
+		fmt.Fprintf(out, "Starting HAProxy (MQTT at %s; cluster.mode dynsec: every node in rotation, no triad-lbagent) ...\n", l.Proxy.MQTTAddr)
+	} else {
+		fmt.Fprintf(out, "Starting HAProxy (MQTT at %s) and triad-lbagent ...\n", l.Proxy.MQTTAddr)
+	}
 	p, err := StartProxy(l, o.LBAgent, o.HAProxy, o.Log)
 	if err != nil {
 		return nil, err

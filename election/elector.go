@@ -24,6 +24,7 @@ type Local struct {
 	MQTT    []string
 	HTTP    string
 	Repl    string // replication address, "" without replication
+	Mode    string // cluster.mode (NodeStatus.Mode)
 	// Followers is a replicating leader's report on its followers'
 	// streams (NodeStatus.Followers).
 	Followers []FollowerStatus
@@ -314,7 +315,7 @@ func (e *Elector) localStatus(lease clientv3.LeaseID) NodeStatus {
 	complete := insync.Holds(e.o.Name, l.Applied)
 	return NodeStatus{Name: e.o.Name, Role: e.Role(), Epoch: e.epoch.Load(), Healthy: l.Healthy,
 		InSync: l.InSync && complete, Applied: l.Applied, Version: version.Version, MQTT: l.MQTT, HTTP: l.HTTP,
-		Repl: l.Repl, Lease: int64(lease), PID: os.Getpid(), Started: e.started, Followers: l.Followers}
+		Repl: l.Repl, Mode: l.Mode, Lease: int64(lease), PID: os.Getpid(), Started: e.started, Followers: l.Followers}
 }
 
 // publish writes the node's status when it changed, or when it was last

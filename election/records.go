@@ -34,6 +34,7 @@ type NodeStatus struct {
 	MQTT    []string  `json:"mqtt"`                  // client-facing listener addresses
 	Repl    string    `json:"replication,omitempty"` // replication address followers dial while it leads
 	HTTP    string    `json:"http"`                  // health endpoint address
+	Mode    string    `json:"mode,omitempty"`        // cluster.mode: full, or dynsec (every node serves; only dynamic security replicated)
 	Lease   int64     `json:"lease"`
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`

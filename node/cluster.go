@@ -111,6 +111,9 @@ func (n *Node) promote(ctx context.Context, epoch int64, fence *election.Fence) 
 	if n.stopping.Load() {
 		return fmt.Errorf("node is stopping")
 	}
+	if n.dm != nil {
+		return n.dm.promote(epoch, fence) // the node serves MQTT already
+	}
 	var b *broker.Broker
 	if n.repl != nil {
 		n.repl.unfollow() // the store is the committer's from now on
@@ -178,6 +181,10 @@ func (n *Node) shedRaftLeadership(done <-chan struct{}) {
 // demote stops serving: listeners close, clients are dropped (the fence
 // has already stopped their traffic), state is flushed.
 func (n *Node) demote(reason string) {
+	if n.dm != nil {
+		n.dm.demote() // the node's clients stay: they are its own
+		return
+	}
 	b := n.takeBroker()
 	if b == nil {
 		return
@@ -202,13 +209,20 @@ func (n *Node) local() election.Local {
 	l.Applied = n.applied
 	b := n.b
 	n.mu.Unlock()
-	if b != nil {
-		l.Applied = b.Status().AppliedIndex
+	switch {
+	case n.dm != nil: // the broker's store is its own; the replicated one is the log's
+		if idx, leading := n.dm.leaderApplied(); leading {
+			l.Applied = idx
+			l.Followers = n.repl.followerStatus()
+		}
+	case b != nil:
+		l.Applied = b.AppliedIndex()
 		l.Followers = n.repl.followerStatus() // nil without replication
 	}
 	if r := n.cfg.Cluster.Replication; r != nil {
 		l.Repl = r.Advertise
 	}
+	l.Mode = n.cfg.Cluster.Mode
 	for _, lc := range n.cfg.MQTT.Listeners {
 		l.MQTT = append(l.MQTT, lc.Address)
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,15 @@ type Status struct {
 	// StoreError is why a follower's last write to its store failed (disk
 	// full, I/O error), while it does; the node is not healthy meanwhile.
 	StoreError string `json:"store_error,omitempty"`
+	// Mode is cluster.mode (full or dynsec). In dynsec mode every node
+	// serves its own clients: LocalState says what is not replicated, and
+	// ReplicatedIndex is the applied index of the replicated
+	// dynamic-security log (applied_index is the node's own store's).
+	Mode            string `json:"mode,omitempty"`
+	LocalState      string `json:"local_state,omitempty"`
+	ReplicatedIndex uint64 `json:"replicated_index,omitempty"`
+	// Ready is what GET /ready answers: the node may take clients.
+	Ready bool `json:"ready"`
 	broker.Status
 }
 
@@ -40,6 +50,9 @@ type Status struct {
 //
 //	/health   200 while the process is sound (store, etcd member, not stopping)
 //	/leader   200 only while this node leads with a valid lease and serves MQTT
+//	/ready    200 while this node may take clients in the cluster's mode:
+//	          the leader in full mode (as /leader), any node serving with
+//	          the cluster's current configuration in dynsec mode
 //	/replica  200 on a healthy cluster follower
 //	/status   JSON
 //	/metrics  Prometheus
@@ -47,6 +60,7 @@ func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", n.probe(n.healthy))
 	mux.HandleFunc("GET /leader", n.probe(n.isLeader))
+	mux.HandleFunc("GET /ready", n.probe(n.isReady))
 	mux.HandleFunc("GET /replica", n.probe(n.isReplica))
 	mux.HandleFunc("GET /status", n.handleStatus)
 	mux.HandleFunc("GET /metrics", n.handleMetrics)
@@ -79,7 +93,9 @@ func (n *Node) healthy() bool {
 	if n.stopping.Load() || n.storeError() != nil {
 		return false
 	}
-	if b := n.broker(); b != nil && b.Status().StoreFailed {
+	// Not Status(): it walks every session, and a health check must answer
+	// at once even while thousands of clients reconnect.
+	if b := n.broker(); b != nil && b.StoreFailed() {
 		return false
 	}
 	return n.cfg.Cluster == nil || n.broker() != nil || n.el != nil
@@ -96,7 +112,28 @@ func (n *Node) isLeader() bool {
 
 // isReplica: a healthy cluster follower in touch with etcd.
 func (n *Node) isReplica() bool {
-	return n.el != nil && n.healthy() && n.el.Connected() && n.el.Role() != election.RoleLeader && n.broker() == nil
+	return n.el != nil && n.healthy() && n.el.Connected() && n.el.Role() != election.RoleLeader &&
+		(n.broker() == nil || n.dm != nil) // in dynsec mode every node serves
+}
+
+// isReady: the node may take clients. Outside dynsec mode, only the
+// leader (or a standalone node) serves: isLeader. In dynsec mode a node
+// serving MQTT may, while its dynamic-security configuration is the
+// cluster's: it leads, or it is in touch with etcd and in the leader's
+// in-sync set (a follower the leader no longer hears from is dropped
+// from the set within ack_timeout, and then refuses to be ready).
+func (n *Node) isReady() bool {
+	if n.dm == nil {
+		return n.isLeader()
+	}
+	if !n.healthy() || n.broker() == nil {
+		return false
+	}
+	if n.el.Role() == election.RoleLeader {
+		return n.el.Fence().Valid()
+	}
+	is := n.el.InSyncSet()
+	return n.el.Connected() && is != nil && slices.Contains(is.Members, n.cfg.Node.Name)
 }
 
 func (n *Node) role() election.Role {
@@ -145,6 +182,14 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.el != nil {
 		st.Epoch, st.Leader = n.el.Epoch(), n.el.Leader()
+	}
+	st.Ready = n.isReady()
+	if n.cfg.Cluster != nil {
+		st.Mode = n.cfg.Cluster.Mode
+	}
+	if n.dm != nil {
+		st.LocalState = "sessions, subscriptions, queued and in-flight messages and retained messages are local to this node: only dynamic security is replicated"
+		st.ReplicatedIndex = n.local().Applied
 	}
 	if b := n.broker(); b != nil {
 		st.Status, st.Serving = b.Status(), true

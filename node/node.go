@@ -52,6 +52,7 @@ type Node struct {
 	// cluster mode only
 	store    *state.Store // open for the node's life with replication (else the broker opens it)
 	repl     *replica     // nil without cluster.replication
+	dm       *dynsecMode  // cluster.mode dynsec only
 	member   *election.Member
 	cli      *clientv3.Client
 	el       *election.Elector
@@ -93,6 +94,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (n *Node, 
 		}
 		if n.repl != nil {
 			n.registerReplicationMetrics()
+		}
+	}
+	if cfg.Cluster != nil && cfg.Cluster.Mode == config.ModeDynsec {
+		if err := n.startDynsecMode(ctx); err != nil {
+			return n, err
 		}
 	}
 	n.serveHTTP()
@@ -229,7 +235,7 @@ func (n *Node) takeBroker() *broker.Broker {
 	defer n.mu.Unlock()
 	b := n.b
 	if b != nil {
-		n.applied = b.Status().AppliedIndex
+		n.applied = b.AppliedIndex()
 		close(n.bDone)
 		n.b, n.bDone = nil, nil
 	}

@@ -34,8 +34,9 @@ const (
 // cluster.replication: the follower loop while it follows, the leader's
 // stream server and in-sync manager while it leads.
 type replica struct {
-	n        *Node
-	protocol sync.ProtocolRange // zero: this release's
+	n         *Node
+	protocol  sync.ProtocolRange // zero: this release's
+	onControl sync.ControlFunc   // cluster.mode dynsec: the leader runs the nodes' control requests
 
 	mu         gosync.Mutex
 	stopFollow context.CancelFunc
@@ -88,7 +89,7 @@ func (r *replica) followLoop(ctx context.Context) {
 	n := r.n
 	log := n.log.With("component", "replication")
 	f := &sync.Follower{Cluster: n.cfg.Cluster.Name, Node: n.cfg.Node.Name, Store: n.store, Log: log, Protocol: r.protocol,
-		Metrics: n.metrics.follower, OnDynsec: n.mirror.write,
+		Metrics: n.metrics.follower, OnDynsec: n.onReplicatedDynsec,
 		OnApplied: func(a uint64) {
 			n.mu.Lock()
 			n.applied = a
@@ -117,18 +118,28 @@ func (r *replica) followLoop(ctx context.Context) {
 	}
 }
 
-func (r *replica) streamFrom(ctx context.Context, f *sync.Follower, leader, addr string) error {
+// dial makes a connection to leader's replication server at addr, with
+// mTLS unless the configuration says insecure.
+func (r *replica) dial(leader, addr string) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if t := r.n.cfg.Cluster.Replication.TLS; t != nil {
 		var err error
 		creds, err = sync.ClientCredentials(sync.TLSFiles{CA: t.CA, Cert: t.Cert, Key: t.Key}, r.n.cfg.Cluster.Name, leader)
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	conn, err := grpc.NewClient(addr, sync.DialOptions(creds)...)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", addr, err)
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return conn, nil
+}
+
+func (r *replica) streamFrom(ctx context.Context, f *sync.Follower, leader, addr string) error {
+	conn, err := r.dial(leader, addr)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -180,20 +191,24 @@ func (r *replica) serverOptions(log *slog.Logger) []grpc.ServerOption {
 // must be called once the broker is open.
 func (r *replica) options(epoch int64, fence broker.Fence) (broker.Options, *sync.Log) {
 	n := r.n
-	rc := n.cfg.Cluster.Replication
 	log := sync.NewLog(n.store.Applied(), n.store.AppliedEpoch(), logMaxEntries, logMaxBytes)
 	opts := broker.Options{Store: n.store, Fence: fence, Epoch: epoch, OnAppend: log.Add, OnDynsecChange: n.mirror.write,
-		Durability: func(local broker.Durability) broker.Durability {
-			q := sync.NewQuorum(local, rc.NoFollower == "block", n.log.With("component", "replication"))
-			r.mu.Lock()
-			r.quorum = q
-			r.mu.Unlock()
-			if rc.Mode == "async" {
-				return local // the quorum still tracks the in-sync set: who may campaign
-			}
-			return q
-		}}
+		Durability: r.quorumOver}
 	return opts, log
+}
+
+// quorumOver makes the leader's quorum over its local durability and
+// returns what acknowledgements wait for.
+func (r *replica) quorumOver(local broker.Durability) broker.Durability {
+	rc := r.n.cfg.Cluster.Replication
+	q := sync.NewQuorum(local, rc.NoFollower == "block", r.n.log.With("component", "replication"))
+	r.mu.Lock()
+	r.quorum = q
+	r.mu.Unlock()
+	if rc.Mode == "async" {
+		return local // the quorum still tracks the in-sync set: who may campaign
+	}
+	return q
 }
 
 // lead serves the replication stream and runs the in-sync manager for the
@@ -242,6 +257,7 @@ func (r *replica) lead(epoch int64, log *sync.Log) error {
 	}
 	leader := sync.NewLeader(n.cfg.Cluster.Name, epoch, n.store, log, lg, r.quorum.Ack)
 	leader.OnHello = r.quorum.Rejoined
+	leader.OnControl = r.onControl
 	leader.Protocol = r.protocol
 	r.srv = grpc.NewServer(r.serverOptions(lg)...)
 	pb.RegisterReplicationServer(r.srv, leader)

@@ -66,8 +66,8 @@ expect_stat /var/lib/triad 750 triad triad
 expect_stat /usr/lib/systemd/system/triad.service 644 root root
 expect_stat /usr/lib/systemd/system/triad-lbagent.service 644 root root
 expect_stat /usr/lib/systemd/system-generators/triad-generator 755 root root
-for d in README.md architecture.md operations.md guarantees.md configuration.md dynsec.md lbagent.md \
-	examples/haproxy.cfg examples/grafana-dashboard.json; do
+for d in README.md architecture.md operations.md guarantees.md configuration.md dynsec.md lbagent.md cluster-modes.md \
+	examples/haproxy.cfg examples/haproxy-dynsec.cfg examples/grafana-dashboard.json; do
 	expect_stat /usr/share/doc/triad/$d 644 root root
 done
 
@@ -175,7 +175,8 @@ done
 files=$(rpm -qpl "$rpm" 2>/dev/null)
 for f in /usr/bin/triad /usr/bin/triadctl /usr/bin/triad-lbagent /etc/triad/triad.yaml /etc/triad/lbagent.yaml \
 	/usr/lib/systemd/system/triad.service /usr/lib/systemd/system/triad-lbagent.service \
-	/usr/lib/systemd/system-generators/triad-generator /usr/share/doc/triad/examples/haproxy.cfg; do
+	/usr/lib/systemd/system-generators/triad-generator /usr/share/doc/triad/examples/haproxy.cfg \
+	/usr/share/doc/triad/examples/haproxy-dynsec.cfg; do
 	grep -qx "$f" <<<"$files" || fail "rpm -qpl lacks $f"
 	ok
 done

@@ -134,6 +134,10 @@ func OpToPB(o *state.Op) (*pb.Op, error) {
 		Inbound:  inboundToPB(o.Inbound),
 		Dynsec:   o.Dynsec,
 	}
+	if k := o.Kicks; k != nil {
+		p.DynsecKicks = &pb.DynsecKicks{Usernames: k.Usernames, Anonymous: k.Anonymous,
+			SpareNode: k.SpareNode, SpareClient: k.SpareClient}
+	}
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -150,7 +154,7 @@ func OpFromPB(p *pb.Op) (state.Op, error) {
 	if !ok {
 		return state.Op{}, malformed("unknown op kind %d", int32(p.Kind))
 	}
-	if len(p.Dynsec) > 0 && kind != state.OpDynsecPut {
+	if (len(p.Dynsec) > 0 || p.DynsecKicks != nil) && kind != state.OpDynsecPut {
 		return state.Op{}, malformed("dynsec payload on a %s op", kind)
 	}
 	var c checker
@@ -167,6 +171,10 @@ func OpFromPB(p *pb.Op) (state.Op, error) {
 		Delivery: deliveryFromPB(&c, p.Delivery),
 		Inbound:  inboundFromPB(&c, p.Inbound),
 		Dynsec:   p.Dynsec,
+	}
+	if k := p.DynsecKicks; k != nil {
+		o.Kicks = &state.DynsecKicks{Usernames: k.Usernames, Anonymous: k.Anonymous,
+			SpareNode: k.SpareNode, SpareClient: k.SpareClient}
 	}
 	if c.err != nil {
 		return state.Op{}, c.err

@@ -123,6 +123,8 @@ func opCases() []struct {
 		{"retained put", state.Op{Kind: state.OpRetainedPut, Msg: fullMsg(43, "r/t")}},
 		{"retained delete", state.Op{Kind: state.OpRetainedDelete, Topic: "r/t"}},
 		{"dynsec put", state.Op{Kind: state.OpDynsecPut, Dynsec: []byte(`{"clients":[]}`)}},
+		{"dynsec put with kicks", state.Op{Kind: state.OpDynsecPut, Dynsec: []byte(`{"clients":[]}`),
+			Kicks: &state.DynsecKicks{Usernames: []string{"a", "b"}, Anonymous: true, SpareNode: "n2", SpareClient: "admin-1"}}},
 	}
 }
 
@@ -394,6 +396,8 @@ func TestOpFromPBRejects(t *testing.T) {
 		{"kind past the last", &pb.Op{Kind: 99, ClientId: "c"}, ErrMalformed, "unknown op kind 99"},
 		{"dynsec without a configuration", &pb.Op{Kind: pb.OpKind_OP_KIND_DYNSEC}, ErrMalformed, "incomplete dynsec_put"},
 		{"dynsec payload on another kind", &pb.Op{Kind: pb.OpKind_OP_KIND_SESSION_DELETE, ClientId: "c", Dynsec: []byte("{}")},
+			ErrMalformed, "dynsec payload on a session_delete op"},
+		{"dynsec kicks on another kind", &pb.Op{Kind: pb.OpKind_OP_KIND_SESSION_DELETE, ClientId: "c", DynsecKicks: &pb.DynsecKicks{Anonymous: true}},
 			ErrMalformed, "dynsec payload on a session_delete op"},
 		{"session put without session", &pb.Op{Kind: pb.OpKind_OP_KIND_SESSION_PUT, ClientId: "c"}, ErrMalformed, "incomplete session_put"},
 		{"sub put without sub", &pb.Op{Kind: pb.OpKind_OP_KIND_SUB_PUT, ClientId: "c", Filter: "f"}, ErrMalformed, "incomplete sub_put"},

@@ -30,8 +30,9 @@ type Follower struct {
 	Metrics *FollowerMetrics
 	// OnDynsec, optional, receives the dynamic-security configuration
 	// once a batch or snapshot that sets it is durable, with the index
-	// of the entry (or snapshot) that did.
-	OnDynsec func(idx uint64, file []byte)
+	// of the entry (or snapshot) that did, and whose connections the
+	// batch's changes close (nil: none named, as after a snapshot).
+	OnDynsec func(idx uint64, file []byte, kicks *state.DynsecKicks)
 	// Protocol is the replication protocol this follower speaks and the
 	// oldest leader version it accepts; zero means this release's
 	// (ProtocolVersion, MinProtocolVersion).
@@ -201,7 +202,7 @@ func (f *Follower) handle(m *pb.LeaderMessage, snap **pendingSnapshot) error {
 		f.Log.Info("snapshot installed", "index", sb.Index, "ops", len((*snap).ops))
 		if f.OnDynsec != nil {
 			if data := lastDynsec((*snap).ops); data != nil {
-				f.OnDynsec(sb.Index, data)
+				f.OnDynsec(sb.Index, data, nil)
 			}
 		}
 		*snap = nil
@@ -253,12 +254,40 @@ func (f *Follower) apply(pes []*pb.Entry) error {
 	if f.OnDynsec != nil {
 		for i := len(entries) - 1; i >= 0; i-- {
 			if data := lastDynsec(entries[i].Ops); data != nil {
-				f.OnDynsec(entries[i].Index, data)
+				f.OnDynsec(entries[i].Index, data, batchKicks(entries[:i+1]))
 				break
 			}
 		}
 	}
 	return nil
+}
+
+// batchKicks merges the kicks of the dynsec ops of entries (nil: none).
+// A requester is spared only if every change that names kicks spares it.
+func batchKicks(entries []state.Entry) *state.DynsecKicks {
+	var out *state.DynsecKicks
+	seen := map[string]bool{}
+	for _, e := range entries {
+		for _, op := range e.Ops {
+			k := op.Kicks
+			if op.Kind != state.OpDynsecPut || k == nil {
+				continue
+			}
+			if out == nil {
+				out = &state.DynsecKicks{SpareNode: k.SpareNode, SpareClient: k.SpareClient}
+			} else if out.SpareNode != k.SpareNode || out.SpareClient != k.SpareClient {
+				out.SpareNode, out.SpareClient = "", ""
+			}
+			out.Anonymous = out.Anonymous || k.Anonymous
+			for _, u := range k.Usernames {
+				if !seen[u] {
+					seen[u] = true
+					out.Usernames = append(out.Usernames, u)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // lastDynsec returns the configuration of the last dynsec op of ops, or nil.

@@ -36,6 +36,10 @@ type Leader struct {
 	// OnHello, if set, is called with each admitted follower's applied
 	// index as its stream opens (Quorum.Rejoined). Set it before serving.
 	OnHello func(node string, applied uint64)
+	// OnControl, if set, runs the dynamic-security control requests other
+	// nodes forward (cluster.mode dynsec; control.go). Set it before
+	// serving.
+	OnControl ControlFunc
 
 	cluster string
 	epoch   int64

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/triadmq/triad/config"
 	"github.com/triadmq/triad/demo"
 )
 
@@ -23,6 +24,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	base := fs.Int("base-port", demo.DefaultBasePort, "first port: node i uses base+10*i (MQTT), +1 (HTTP), +2 and +3 (etcd), +4 (replication); HAProxy's MQTT frontend is base+30")
 	cluster := fs.String("cluster", demo.DefaultCluster, "cluster name")
 	noHAProxy := fs.Bool("no-haproxy", false, "run the nodes alone: no HAProxy and triad-lbagent in front (clients use the leader's own address)")
+	mode := fs.String("mode", config.ModeFull, "cluster.mode: full (only the leader serves; everything replicated) or dynsec (every node serves; only dynamic security replicated; HAProxy sticks clients to their node)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -35,7 +37,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "triad demo: find the triad binary: %v\n", err)
 		return 1
 	}
-	layout, err := demo.Plan(*dir, *base, *cluster)
+	if *mode != config.ModeFull && *mode != config.ModeDynsec {
+		fmt.Fprintf(stderr, "triad demo: --mode %q: must be %s or %s\n", *mode, config.ModeFull, config.ModeDynsec)
+		return 2
+	}
+	layout, err := demo.PlanMode(*dir, *base, *cluster, *mode)
 	if err != nil {
 		fmt.Fprintf(stderr, "triad: %v\n", err)
 		return 1

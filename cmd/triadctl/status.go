@@ -16,6 +16,7 @@ import (
 // statusJSON is the contract of "status --json".
 type statusJSON struct {
 	Cluster     string            `json:"cluster"`
+	Mode        string            `json:"mode"` // cluster.mode as the nodes report it: full or dynsec; "" when no node reports one
 	Revision    int64             `json:"revision"`
 	Leader      *string           `json:"leader"`
 	Epoch       int64             `json:"epoch"`
@@ -31,6 +32,7 @@ type statusJSON struct {
 
 type nodeJSON struct {
 	Name       string        `json:"name"`
+	Mode       string        `json:"mode"`
 	Role       election.Role `json:"role"`
 	Leader     bool          `json:"leader"` // the leader key names it
 	Healthy    bool          `json:"healthy"`
@@ -49,7 +51,7 @@ type nodeJSON struct {
 
 func toJSON(cluster string, v *election.View) statusJSON {
 	out := statusJSON{
-		Cluster: cluster, Revision: v.Revision, Leader: v.Leader, Epoch: v.Epoch,
+		Cluster: cluster, Mode: clusterMode(v), Revision: v.Revision, Leader: v.Leader, Epoch: v.Epoch,
 		Pin: v.Pin, PinHonoured: v.PinHonoured, Paused: v.Paused, Switchover: v.Switchover, InSyncSet: v.InSync,
 		Nodes: make([]nodeJSON, 0, len(v.Nodes)), Problems: v.Problems,
 	}
@@ -62,7 +64,7 @@ func toJSON(cluster string, v *election.View) statusJSON {
 			mqtt = []string{}
 		}
 		out.Nodes = append(out.Nodes, nodeJSON{
-			Name: n.Name, Role: n.Role, Leader: n.IsLeader, Healthy: n.Healthy, InSync: n.InSyncSet,
+			Name: n.Name, Mode: n.Mode, Role: n.Role, Leader: n.IsLeader, Healthy: n.Healthy, InSync: n.InSyncSet,
 			Epoch: n.Epoch, Applied: n.Applied, Lag: n.Lag, LagSeconds: n.LagSeconds, Connected: n.Connected,
 			MQTT: mqtt, HTTP: n.HTTP,
 			Version: n.Version, PID: n.PID, Updated: n.Updated,
@@ -139,10 +141,44 @@ func (a *app) watchStatus(ctx context.Context, s *session, asJSON bool) error {
 	}
 }
 
+// clusterMode is the cluster.mode the live nodes report: the one they
+// agree on, "mixed" when they differ, "" when none reports one (no node
+// live, or nodes older than the modes: full).
+func clusterMode(v *election.View) string {
+	mode := ""
+	for _, n := range v.Nodes {
+		m := n.Mode
+		if m == "" {
+			m = "full"
+		}
+		switch {
+		case mode == "":
+			mode = m
+		case mode != m:
+			return "mixed"
+		}
+	}
+	return mode
+}
+
+// modeText explains a cluster mode in the status summary.
+func modeText(mode string) string {
+	switch mode {
+	case "full":
+		return "full: the leader alone serves MQTT; sessions, messages and dynamic security are replicated"
+	case "dynsec":
+		return "dynsec: EVERY node serves its own clients. Sessions, subscriptions, queued and retained messages are LOCAL to each node, not replicated; only dynamic security is, through the leader"
+	case "mixed":
+		return "MIXED: the nodes report different cluster.mode values; give every node the same one"
+	}
+	return "unknown (no live node reports one)"
+}
+
 // writeStatus prints v as a summary and a table of nodes.
 func writeStatus(w io.Writer, cluster string, v *election.View) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "cluster\t%s\n", cluster)
+	fmt.Fprintf(tw, "mode\t%s\n", modeText(clusterMode(v)))
 	leader := "none: no node leads"
 	if v.Leader != nil {
 		leader = fmt.Sprintf("%s (epoch %d", *v.Leader, v.Epoch)

@@ -904,19 +904,23 @@ func (x *Inbound) GetCreated() int64 {
 
 // Op is one state change; which fields are set depends on kind.
 type Op struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          OpKind                 `protobuf:"varint,1,opt,name=kind,proto3,enum=triad.sync.v1.OpKind" json:"kind,omitempty"`
-	ClientId      string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	Filter        string                 `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
-	Topic         string                 `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
-	MsgId         uint64                 `protobuf:"varint,5,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
-	PacketId      uint32                 `protobuf:"varint,6,opt,name=packet_id,json=packetId,proto3" json:"packet_id,omitempty"`
-	Session       *Session               `protobuf:"bytes,7,opt,name=session,proto3" json:"session,omitempty"`
-	Sub           *Subscription          `protobuf:"bytes,8,opt,name=sub,proto3" json:"sub,omitempty"`
-	Msg           *Message               `protobuf:"bytes,9,opt,name=msg,proto3" json:"msg,omitempty"`
-	Delivery      *Delivery              `protobuf:"bytes,10,opt,name=delivery,proto3" json:"delivery,omitempty"`
-	Inbound       *Inbound               `protobuf:"bytes,11,opt,name=inbound,proto3" json:"inbound,omitempty"`
-	Dynsec        []byte                 `protobuf:"bytes,12,opt,name=dynsec,proto3" json:"dynsec,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Kind     OpKind                 `protobuf:"varint,1,opt,name=kind,proto3,enum=triad.sync.v1.OpKind" json:"kind,omitempty"`
+	ClientId string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Filter   string                 `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	Topic    string                 `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
+	MsgId    uint64                 `protobuf:"varint,5,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
+	PacketId uint32                 `protobuf:"varint,6,opt,name=packet_id,json=packetId,proto3" json:"packet_id,omitempty"`
+	Session  *Session               `protobuf:"bytes,7,opt,name=session,proto3" json:"session,omitempty"`
+	Sub      *Subscription          `protobuf:"bytes,8,opt,name=sub,proto3" json:"sub,omitempty"`
+	Msg      *Message               `protobuf:"bytes,9,opt,name=msg,proto3" json:"msg,omitempty"`
+	Delivery *Delivery              `protobuf:"bytes,10,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	Inbound  *Inbound               `protobuf:"bytes,11,opt,name=inbound,proto3" json:"inbound,omitempty"`
+	Dynsec   []byte                 `protobuf:"bytes,12,opt,name=dynsec,proto3" json:"dynsec,omitempty"`
+	// With OP_KIND_DYNSEC in cluster.mode dynsec: whose connections the
+	// change closes on every node. Not stored: a node catching up from a
+	// snapshot checks its clients against the configuration instead.
+	DynsecKicks   *DynsecKicks `protobuf:"bytes,13,opt,name=dynsec_kicks,json=dynsecKicks,proto3" json:"dynsec_kicks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1035,6 +1039,84 @@ func (x *Op) GetDynsec() []byte {
 	return nil
 }
 
+func (x *Op) GetDynsecKicks() *DynsecKicks {
+	if x != nil {
+		return x.DynsecKicks
+	}
+	return nil
+}
+
+// DynsecKicks says whose connections a dynamic-security change closes.
+type DynsecKicks struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Usernames []string               `protobuf:"bytes,1,rep,name=usernames,proto3" json:"usernames,omitempty"`
+	Anonymous bool                   `protobuf:"varint,2,opt,name=anonymous,proto3" json:"anonymous,omitempty"`
+	// The requester's connection is spared (importConfig): on spare_node,
+	// the client spare_client.
+	SpareNode     string `protobuf:"bytes,3,opt,name=spare_node,json=spareNode,proto3" json:"spare_node,omitempty"`
+	SpareClient   string `protobuf:"bytes,4,opt,name=spare_client,json=spareClient,proto3" json:"spare_client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DynsecKicks) Reset() {
+	*x = DynsecKicks{}
+	mi := &file_sync_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DynsecKicks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DynsecKicks) ProtoMessage() {}
+
+func (x *DynsecKicks) ProtoReflect() protoreflect.Message {
+	mi := &file_sync_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DynsecKicks.ProtoReflect.Descriptor instead.
+func (*DynsecKicks) Descriptor() ([]byte, []int) {
+	return file_sync_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DynsecKicks) GetUsernames() []string {
+	if x != nil {
+		return x.Usernames
+	}
+	return nil
+}
+
+func (x *DynsecKicks) GetAnonymous() bool {
+	if x != nil {
+		return x.Anonymous
+	}
+	return false
+}
+
+func (x *DynsecKicks) GetSpareNode() string {
+	if x != nil {
+		return x.SpareNode
+	}
+	return ""
+}
+
+func (x *DynsecKicks) GetSpareClient() string {
+	if x != nil {
+		return x.SpareClient
+	}
+	return ""
+}
+
 // Entry is one atomic unit of change with its log index, written by the
 // leader of epoch.
 type Entry struct {
@@ -1048,7 +1130,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_sync_proto_msgTypes[9]
+	mi := &file_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1142,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[9]
+	mi := &file_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1155,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{9}
+	return file_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Entry) GetIndex() uint64 {
@@ -1115,7 +1197,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_sync_proto_msgTypes[10]
+	mi := &file_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1209,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[10]
+	mi := &file_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1222,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{10}
+	return file_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Hello) GetCluster() string {
@@ -1202,7 +1284,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_sync_proto_msgTypes[11]
+	mi := &file_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1296,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[11]
+	mi := &file_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1309,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{11}
+	return file_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Ack) GetApplied() uint64 {
@@ -1250,7 +1332,7 @@ type FollowerMessage struct {
 
 func (x *FollowerMessage) Reset() {
 	*x = FollowerMessage{}
-	mi := &file_sync_proto_msgTypes[12]
+	mi := &file_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1344,7 @@ func (x *FollowerMessage) String() string {
 func (*FollowerMessage) ProtoMessage() {}
 
 func (x *FollowerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[12]
+	mi := &file_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1357,7 @@ func (x *FollowerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FollowerMessage.ProtoReflect.Descriptor instead.
 func (*FollowerMessage) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{12}
+	return file_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FollowerMessage) GetBody() isFollowerMessage_Body {
@@ -1332,7 +1414,7 @@ type SnapshotBegin struct {
 
 func (x *SnapshotBegin) Reset() {
 	*x = SnapshotBegin{}
-	mi := &file_sync_proto_msgTypes[13]
+	mi := &file_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1426,7 @@ func (x *SnapshotBegin) String() string {
 func (*SnapshotBegin) ProtoMessage() {}
 
 func (x *SnapshotBegin) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[13]
+	mi := &file_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1439,7 @@ func (x *SnapshotBegin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotBegin.ProtoReflect.Descriptor instead.
 func (*SnapshotBegin) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{13}
+	return file_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SnapshotBegin) GetIndex() uint64 {
@@ -1390,7 +1472,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_sync_proto_msgTypes[14]
+	mi := &file_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1484,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[14]
+	mi := &file_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1497,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{14}
+	return file_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SnapshotChunk) GetOps() []*Op {
@@ -1433,7 +1515,7 @@ type SnapshotEnd struct {
 
 func (x *SnapshotEnd) Reset() {
 	*x = SnapshotEnd{}
-	mi := &file_sync_proto_msgTypes[15]
+	mi := &file_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1527,7 @@ func (x *SnapshotEnd) String() string {
 func (*SnapshotEnd) ProtoMessage() {}
 
 func (x *SnapshotEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[15]
+	mi := &file_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1540,7 @@ func (x *SnapshotEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotEnd.ProtoReflect.Descriptor instead.
 func (*SnapshotEnd) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{15}
+	return file_sync_proto_rawDescGZIP(), []int{16}
 }
 
 type Entries struct {
@@ -1470,7 +1552,7 @@ type Entries struct {
 
 func (x *Entries) Reset() {
 	*x = Entries{}
-	mi := &file_sync_proto_msgTypes[16]
+	mi := &file_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1564,7 @@ func (x *Entries) String() string {
 func (*Entries) ProtoMessage() {}
 
 func (x *Entries) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[16]
+	mi := &file_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1577,7 @@ func (x *Entries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entries.ProtoReflect.Descriptor instead.
 func (*Entries) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{16}
+	return file_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Entries) GetEntries() []*Entry {
@@ -1529,7 +1611,7 @@ type LeaderMessage struct {
 
 func (x *LeaderMessage) Reset() {
 	*x = LeaderMessage{}
-	mi := &file_sync_proto_msgTypes[17]
+	mi := &file_sync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +1623,7 @@ func (x *LeaderMessage) String() string {
 func (*LeaderMessage) ProtoMessage() {}
 
 func (x *LeaderMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[17]
+	mi := &file_sync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1636,7 @@ func (x *LeaderMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderMessage.ProtoReflect.Descriptor instead.
 func (*LeaderMessage) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{17}
+	return file_sync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LeaderMessage) GetEpoch() int64 {
@@ -1666,7 +1748,7 @@ type LeaderEntriesEncoded struct {
 
 func (x *LeaderEntriesEncoded) Reset() {
 	*x = LeaderEntriesEncoded{}
-	mi := &file_sync_proto_msgTypes[18]
+	mi := &file_sync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1760,7 @@ func (x *LeaderEntriesEncoded) String() string {
 func (*LeaderEntriesEncoded) ProtoMessage() {}
 
 func (x *LeaderEntriesEncoded) ProtoReflect() protoreflect.Message {
-	mi := &file_sync_proto_msgTypes[18]
+	mi := &file_sync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1773,7 @@ func (x *LeaderEntriesEncoded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderEntriesEncoded.ProtoReflect.Descriptor instead.
 func (*LeaderEntriesEncoded) Descriptor() ([]byte, []int) {
-	return file_sync_proto_rawDescGZIP(), []int{18}
+	return file_sync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LeaderEntriesEncoded) GetEpoch() int64 {
@@ -1706,6 +1788,134 @@ func (x *LeaderEntriesEncoded) GetEntries() []byte {
 		return x.Entries
 	}
 	return nil
+}
+
+type ControlRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`         // the node the requesting client is connected to
+	Username      string                 `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"` // the requesting client's
+	ClientId      string                 `protobuf:"bytes,4,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlRequest) Reset() {
+	*x = ControlRequest{}
+	mi := &file_sync_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlRequest) ProtoMessage() {}
+
+func (x *ControlRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sync_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlRequest.ProtoReflect.Descriptor instead.
+func (*ControlRequest) Descriptor() ([]byte, []int) {
+	return file_sync_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ControlRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *ControlRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ControlRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *ControlRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *ControlRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+type ControlResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Response      []byte                 `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"` // the JSON to publish on $CONTROL/dynamic-security/v1/response
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`      // the log index of the change; 0 when nothing changed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlResponse) Reset() {
+	*x = ControlResponse{}
+	mi := &file_sync_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlResponse) ProtoMessage() {}
+
+func (x *ControlResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sync_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlResponse.ProtoReflect.Descriptor instead.
+func (*ControlResponse) Descriptor() ([]byte, []int) {
+	return file_sync_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ControlResponse) GetResponse() []byte {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *ControlResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
 }
 
 var File_sync_proto protoreflect.FileDescriptor
@@ -1783,7 +1993,7 @@ const file_sync_proto_rawDesc = "" +
 	"\aInbound\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x1b\n" +
 	"\tpacket_id\x18\x02 \x01(\rR\bpacketId\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\x03R\acreated\"\xb8\x03\n" +
+	"\acreated\x18\x03 \x01(\x03R\acreated\"\xf7\x03\n" +
 	"\x02Op\x12)\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.triad.sync.v1.OpKindR\x04kind\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x16\n" +
@@ -1797,7 +2007,14 @@ const file_sync_proto_rawDesc = "" +
 	"\bdelivery\x18\n" +
 	" \x01(\v2\x17.triad.sync.v1.DeliveryR\bdelivery\x120\n" +
 	"\ainbound\x18\v \x01(\v2\x16.triad.sync.v1.InboundR\ainbound\x12\x16\n" +
-	"\x06dynsec\x18\f \x01(\fR\x06dynsec\"X\n" +
+	"\x06dynsec\x18\f \x01(\fR\x06dynsec\x12=\n" +
+	"\fdynsec_kicks\x18\r \x01(\v2\x1a.triad.sync.v1.DynsecKicksR\vdynsecKicks\"\x8b\x01\n" +
+	"\vDynsecKicks\x12\x1c\n" +
+	"\tusernames\x18\x01 \x03(\tR\tusernames\x12\x1c\n" +
+	"\tanonymous\x18\x02 \x01(\bR\tanonymous\x12\x1d\n" +
+	"\n" +
+	"spare_node\x18\x03 \x01(\tR\tspareNode\x12!\n" +
+	"\fspare_client\x18\x04 \x01(\tR\vspareClient\"X\n" +
 	"\x05Entry\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12#\n" +
@@ -1837,7 +2054,16 @@ const file_sync_proto_rawDesc = "" +
 	"\x04body\"F\n" +
 	"\x14LeaderEntriesEncoded\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x12\x18\n" +
-	"\aentries\x18\x02 \x01(\fR\aentries*_\n" +
+	"\aentries\x18\x02 \x01(\fR\aentries\"\x91\x01\n" +
+	"\x0eControlRequest\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1a\n" +
+	"\busername\x18\x03 \x01(\tR\busername\x12\x1b\n" +
+	"\tclient_id\x18\x04 \x01(\tR\bclientId\x12\x18\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\"C\n" +
+	"\x0fControlResponse\x12\x1a\n" +
+	"\bresponse\x18\x01 \x01(\fR\bresponse\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index*_\n" +
 	"\rDeliveryState\x12\x1a\n" +
 	"\x16DELIVERY_STATE_PUBLISH\x10\x00\x12\x19\n" +
 	"\x15DELIVERY_STATE_PUBREL\x10\x01\x12\x17\n" +
@@ -1857,9 +2083,10 @@ const file_sync_proto_rawDesc = "" +
 	"\x12\x18\n" +
 	"\x14OP_KIND_RETAINED_PUT\x10\v\x12\x1b\n" +
 	"\x17OP_KIND_RETAINED_DELETE\x10\f\x12\x12\n" +
-	"\x0eOP_KIND_DYNSEC\x10\r2Y\n" +
+	"\x0eOP_KIND_DYNSEC\x10\r2\xa3\x01\n" +
 	"\vReplication\x12J\n" +
-	"\x06Stream\x12\x1e.triad.sync.v1.FollowerMessage\x1a\x1c.triad.sync.v1.LeaderMessage(\x010\x01B\"Z github.com/triadmq/triad/sync/pbb\x06proto3"
+	"\x06Stream\x12\x1e.triad.sync.v1.FollowerMessage\x1a\x1c.triad.sync.v1.LeaderMessage(\x010\x01\x12H\n" +
+	"\aControl\x12\x1d.triad.sync.v1.ControlRequest\x1a\x1e.triad.sync.v1.ControlResponseB\"Z github.com/triadmq/triad/sync/pbb\x06proto3"
 
 var (
 	file_sync_proto_rawDescOnce sync.Once
@@ -1874,7 +2101,7 @@ func file_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_sync_proto_goTypes = []any{
 	(DeliveryState)(0),           // 0: triad.sync.v1.DeliveryState
 	(OpKind)(0),                  // 1: triad.sync.v1.OpKind
@@ -1887,16 +2114,19 @@ var file_sync_proto_goTypes = []any{
 	(*Delivery)(nil),             // 8: triad.sync.v1.Delivery
 	(*Inbound)(nil),              // 9: triad.sync.v1.Inbound
 	(*Op)(nil),                   // 10: triad.sync.v1.Op
-	(*Entry)(nil),                // 11: triad.sync.v1.Entry
-	(*Hello)(nil),                // 12: triad.sync.v1.Hello
-	(*Ack)(nil),                  // 13: triad.sync.v1.Ack
-	(*FollowerMessage)(nil),      // 14: triad.sync.v1.FollowerMessage
-	(*SnapshotBegin)(nil),        // 15: triad.sync.v1.SnapshotBegin
-	(*SnapshotChunk)(nil),        // 16: triad.sync.v1.SnapshotChunk
-	(*SnapshotEnd)(nil),          // 17: triad.sync.v1.SnapshotEnd
-	(*Entries)(nil),              // 18: triad.sync.v1.Entries
-	(*LeaderMessage)(nil),        // 19: triad.sync.v1.LeaderMessage
-	(*LeaderEntriesEncoded)(nil), // 20: triad.sync.v1.LeaderEntriesEncoded
+	(*DynsecKicks)(nil),          // 11: triad.sync.v1.DynsecKicks
+	(*Entry)(nil),                // 12: triad.sync.v1.Entry
+	(*Hello)(nil),                // 13: triad.sync.v1.Hello
+	(*Ack)(nil),                  // 14: triad.sync.v1.Ack
+	(*FollowerMessage)(nil),      // 15: triad.sync.v1.FollowerMessage
+	(*SnapshotBegin)(nil),        // 16: triad.sync.v1.SnapshotBegin
+	(*SnapshotChunk)(nil),        // 17: triad.sync.v1.SnapshotChunk
+	(*SnapshotEnd)(nil),          // 18: triad.sync.v1.SnapshotEnd
+	(*Entries)(nil),              // 19: triad.sync.v1.Entries
+	(*LeaderMessage)(nil),        // 20: triad.sync.v1.LeaderMessage
+	(*LeaderEntriesEncoded)(nil), // 21: triad.sync.v1.LeaderEntriesEncoded
+	(*ControlRequest)(nil),       // 22: triad.sync.v1.ControlRequest
+	(*ControlResponse)(nil),      // 23: triad.sync.v1.ControlResponse
 }
 var file_sync_proto_depIdxs = []int32{
 	2,  // 0: triad.sync.v1.Will.user:type_name -> triad.sync.v1.UserProperty
@@ -1911,22 +2141,25 @@ var file_sync_proto_depIdxs = []int32{
 	7,  // 9: triad.sync.v1.Op.msg:type_name -> triad.sync.v1.Message
 	8,  // 10: triad.sync.v1.Op.delivery:type_name -> triad.sync.v1.Delivery
 	9,  // 11: triad.sync.v1.Op.inbound:type_name -> triad.sync.v1.Inbound
-	10, // 12: triad.sync.v1.Entry.ops:type_name -> triad.sync.v1.Op
-	12, // 13: triad.sync.v1.FollowerMessage.hello:type_name -> triad.sync.v1.Hello
-	13, // 14: triad.sync.v1.FollowerMessage.ack:type_name -> triad.sync.v1.Ack
-	10, // 15: triad.sync.v1.SnapshotChunk.ops:type_name -> triad.sync.v1.Op
-	11, // 16: triad.sync.v1.Entries.entries:type_name -> triad.sync.v1.Entry
-	18, // 17: triad.sync.v1.LeaderMessage.entries:type_name -> triad.sync.v1.Entries
-	15, // 18: triad.sync.v1.LeaderMessage.snapshot_begin:type_name -> triad.sync.v1.SnapshotBegin
-	16, // 19: triad.sync.v1.LeaderMessage.snapshot_chunk:type_name -> triad.sync.v1.SnapshotChunk
-	17, // 20: triad.sync.v1.LeaderMessage.snapshot_end:type_name -> triad.sync.v1.SnapshotEnd
-	14, // 21: triad.sync.v1.Replication.Stream:input_type -> triad.sync.v1.FollowerMessage
-	19, // 22: triad.sync.v1.Replication.Stream:output_type -> triad.sync.v1.LeaderMessage
-	22, // [22:23] is the sub-list for method output_type
-	21, // [21:22] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	11, // 12: triad.sync.v1.Op.dynsec_kicks:type_name -> triad.sync.v1.DynsecKicks
+	10, // 13: triad.sync.v1.Entry.ops:type_name -> triad.sync.v1.Op
+	13, // 14: triad.sync.v1.FollowerMessage.hello:type_name -> triad.sync.v1.Hello
+	14, // 15: triad.sync.v1.FollowerMessage.ack:type_name -> triad.sync.v1.Ack
+	10, // 16: triad.sync.v1.SnapshotChunk.ops:type_name -> triad.sync.v1.Op
+	12, // 17: triad.sync.v1.Entries.entries:type_name -> triad.sync.v1.Entry
+	19, // 18: triad.sync.v1.LeaderMessage.entries:type_name -> triad.sync.v1.Entries
+	16, // 19: triad.sync.v1.LeaderMessage.snapshot_begin:type_name -> triad.sync.v1.SnapshotBegin
+	17, // 20: triad.sync.v1.LeaderMessage.snapshot_chunk:type_name -> triad.sync.v1.SnapshotChunk
+	18, // 21: triad.sync.v1.LeaderMessage.snapshot_end:type_name -> triad.sync.v1.SnapshotEnd
+	15, // 22: triad.sync.v1.Replication.Stream:input_type -> triad.sync.v1.FollowerMessage
+	22, // 23: triad.sync.v1.Replication.Control:input_type -> triad.sync.v1.ControlRequest
+	20, // 24: triad.sync.v1.Replication.Stream:output_type -> triad.sync.v1.LeaderMessage
+	23, // 25: triad.sync.v1.Replication.Control:output_type -> triad.sync.v1.ControlResponse
+	24, // [24:26] is the sub-list for method output_type
+	22, // [22:24] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_sync_proto_init() }
@@ -1934,11 +2167,11 @@ func file_sync_proto_init() {
 	if File_sync_proto != nil {
 		return
 	}
-	file_sync_proto_msgTypes[12].OneofWrappers = []any{
+	file_sync_proto_msgTypes[13].OneofWrappers = []any{
 		(*FollowerMessage_Hello)(nil),
 		(*FollowerMessage_Ack)(nil),
 	}
-	file_sync_proto_msgTypes[17].OneofWrappers = []any{
+	file_sync_proto_msgTypes[18].OneofWrappers = []any{
 		(*LeaderMessage_Entries)(nil),
 		(*LeaderMessage_SnapshotBegin)(nil),
 		(*LeaderMessage_SnapshotChunk)(nil),
@@ -1950,7 +2183,7 @@ func file_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sync_proto_rawDesc), len(file_sync_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,7 +25,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Replication_Stream_FullMethodName = "/triad.sync.v1.Replication/Stream"
+	Replication_Stream_FullMethodName  = "/triad.sync.v1.Replication/Stream"
+	Replication_Control_FullMethodName = "/triad.sync.v1.Replication/Control"
 )
 
 // ReplicationClient is the client API for Replication service.
@@ -35,6 +36,11 @@ type ReplicationClient interface {
 	// Stream is opened by a follower: Hello first, then Acks; the leader
 	// answers with a snapshot if needed, then live entries.
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[FollowerMessage, LeaderMessage], error)
+	// Control runs a dynamic-security control request (Mosquitto's
+	// $CONTROL/dynamic-security/v1 payload) on the leader, for a node of a
+	// cluster.mode dynsec cluster whose client sent it. The answer comes once
+	// the change, if any, is durable on the quorum.
+	Control(ctx context.Context, in *ControlRequest, opts ...grpc.CallOption) (*ControlResponse, error)
 }
 
 type replicationClient struct {
@@ -58,6 +64,16 @@ func (c *replicationClient) Stream(ctx context.Context, opts ...grpc.CallOption)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Replication_StreamClient = grpc.BidiStreamingClient[FollowerMessage, LeaderMessage]
 
+func (c *replicationClient) Control(ctx context.Context, in *ControlRequest, opts ...grpc.CallOption) (*ControlResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ControlResponse)
+	err := c.cc.Invoke(ctx, Replication_Control_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicationServer is the server API for Replication service.
 // All implementations must embed UnimplementedReplicationServer
 // for forward compatibility.
@@ -65,6 +81,11 @@ type ReplicationServer interface {
 	// Stream is opened by a follower: Hello first, then Acks; the leader
 	// answers with a snapshot if needed, then live entries.
 	Stream(grpc.BidiStreamingServer[FollowerMessage, LeaderMessage]) error
+	// Control runs a dynamic-security control request (Mosquitto's
+	// $CONTROL/dynamic-security/v1 payload) on the leader, for a node of a
+	// cluster.mode dynsec cluster whose client sent it. The answer comes once
+	// the change, if any, is durable on the quorum.
+	Control(context.Context, *ControlRequest) (*ControlResponse, error)
 	mustEmbedUnimplementedReplicationServer()
 }
 
@@ -77,6 +98,9 @@ type UnimplementedReplicationServer struct{}
 
 func (UnimplementedReplicationServer) Stream(grpc.BidiStreamingServer[FollowerMessage, LeaderMessage]) error {
 	return status.Error(codes.Unimplemented, "method Stream not implemented")
+}
+func (UnimplementedReplicationServer) Control(context.Context, *ControlRequest) (*ControlResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Control not implemented")
 }
 func (UnimplementedReplicationServer) mustEmbedUnimplementedReplicationServer() {}
 func (UnimplementedReplicationServer) testEmbeddedByValue()                     {}
@@ -106,13 +130,36 @@ func _Replication_Stream_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Replication_StreamServer = grpc.BidiStreamingServer[FollowerMessage, LeaderMessage]
 
+func _Replication_Control_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ControlRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServer).Control(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replication_Control_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServer).Control(ctx, req.(*ControlRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Replication_ServiceDesc is the grpc.ServiceDesc for Replication service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Replication_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "triad.sync.v1.Replication",
 	HandlerType: (*ReplicationServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Control",
+			Handler:    _Replication_Control_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Stream",

@@ -62,6 +62,21 @@ type Op struct {
 	Delivery *Delivery     `json:"d,omitempty"`
 	Inbound  *Inbound      `json:"in,omitempty"`
 	Dynsec   []byte        `json:"ds,omitempty"`
+	// Kicks, with OpDynsecPut in cluster.mode dynsec, says whose
+	// connections the change closes on every node. It travels with the
+	// entry and is not stored.
+	Kicks *DynsecKicks `json:"dk,omitempty"`
+}
+
+// DynsecKicks says whose connections a dynamic-security change closes:
+// every client with one of Usernames, every anonymous client if
+// Anonymous, except the client SpareClient connected to node SpareNode
+// (the requester of an importConfig, which must read the answer).
+type DynsecKicks struct {
+	Usernames   []string `json:"u,omitempty"`
+	Anonymous   bool     `json:"a,omitempty"`
+	SpareNode   string   `json:"sn,omitempty"`
+	SpareClient string   `json:"sc,omitempty"`
 }
 
 // Validate reports an op that is missing what its kind needs. Apply refuses
