@@ -9,7 +9,7 @@ TESTFLAGS ?= -race -count=1 -timeout 30m
 # no crasher (golang/go#75804, fixed in Go 1.27).
 FUZZTIME  ?= 100000x
 
-.PHONY: all build test unit lint fuzz deps bench bench-catchup bench-failover bench-scale chaos chaos-quick chaos-kills demo clean packages package-check
+.PHONY: all build test unit lint fuzz deps bench bench-catchup bench-failover bench-scale bench-modes chaos chaos-quick chaos-kills demo clean packages package-check
 
 all: build
 
@@ -114,6 +114,16 @@ bench-failover: deps build
 # -small (1000 clients), -conns 5000, -fit (as many as the limit allows).
 bench-scale: deps build
 	$(GO) run ./bench/scale $(SCALEFLAGS)
+
+# Cluster modes: the same QoS 1 load through HAProxy on `triad demo --mode
+# full`, then `--mode dynsec`, each node process under a 0.5 CPU budget
+# (cgroup quota, as BENCH_NODE_CPU); loopback clients (each subscribed to
+# its own topic) so publisher and subscriber share a node. A table with
+# dynsec/full and the clients per node; exit 1 if an acknowledged message
+# was not delivered. About 35 s. MODESFLAGS, e.g. -clients 60 -count 5000,
+# -node-cpu 0 (the nodes share the machine), -json.
+bench-modes: deps build
+	$(GO) run ./bench/modes $(MODESFLAGS)
 
 # Follower catch-up: 100k sessions + 100k retained messages (TRIAD_CATCHUP_N)
 # to a wiped follower and to one that was down, while the leader writes.

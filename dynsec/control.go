@@ -128,24 +128,8 @@ type ctrlBatch struct {
 
 // run answers the envelope (spec 1.2) and every command in it.
 func (b *ctrlBatch) run(w *ctrlWriter, payload []byte, maxPayload int) {
-	// Deliberate difference (f): Mosquitto parses any size; a bounded
-	// request keeps a hostile admin from making the leader spend unbounded
-	// memory on one message.
-	if len(payload) > maxPayload {
-		ctrlReply(w, "Unknown command", "Payload too large", nil)
-		return
-	}
-	root, err := ctrlParse(payload)
-	if err != nil {
-		// Deliberate difference (g): jsonobj.go refuses nesting deeper than
-		// maxJSONDepth; that too is answered as invalid JSON.
-		ctrlReply(w, "Unknown command", "Payload not valid JSON", nil)
-		return
-	}
-	rootObj, _ := root.(*object)
-	commands, ok := rootObj.getArray("commands")
+	commands, ok := ctrlEnvelope(w, payload, maxPayload)
 	if !ok {
-		ctrlReply(w, "Unknown command", "Invalid/missing commands", nil)
 		return
 	}
 	for _, el := range commands {
@@ -153,6 +137,32 @@ func (b *ctrlBatch) run(w *ctrlWriter, payload []byte, maxPayload int) {
 			return
 		}
 	}
+}
+
+// ctrlEnvelope returns the "commands" of payload, or answers why there
+// are none (false).
+func ctrlEnvelope(w *ctrlWriter, payload []byte, maxPayload int) ([]any, bool) {
+	// Deliberate difference (f): Mosquitto parses any size; a bounded
+	// request keeps a hostile admin from making the leader spend unbounded
+	// memory on one message.
+	if len(payload) > maxPayload {
+		ctrlReply(w, "Unknown command", "Payload too large", nil)
+		return nil, false
+	}
+	root, err := ctrlParse(payload)
+	if err != nil {
+		// Deliberate difference (g): jsonobj.go refuses nesting deeper than
+		// maxJSONDepth; that too is answered as invalid JSON.
+		ctrlReply(w, "Unknown command", "Payload not valid JSON", nil)
+		return nil, false
+	}
+	rootObj, _ := root.(*object)
+	commands, ok := rootObj.getArray("commands")
+	if !ok {
+		ctrlReply(w, "Unknown command", "Invalid/missing commands", nil)
+		return nil, false
+	}
+	return commands, true
 }
 
 // runOne answers one element of "commands"; false stops the batch.

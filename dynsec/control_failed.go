@@ -20,19 +20,8 @@ func FailedResponse(payload []byte, errText string, maxPayload int) []byte {
 }
 
 func failAll(w *ctrlWriter, payload []byte, errText string, maxPayload int) {
-	if len(payload) > maxPayload {
-		ctrlReply(w, "Unknown command", "Payload too large", nil)
-		return
-	}
-	root, err := ctrlParse(payload)
-	if err != nil {
-		ctrlReply(w, "Unknown command", "Payload not valid JSON", nil)
-		return
-	}
-	rootObj, _ := root.(*object)
-	commands, ok := rootObj.getArray("commands")
+	commands, ok := ctrlEnvelope(w, payload, maxPayload)
 	if !ok {
-		ctrlReply(w, "Unknown command", "Invalid/missing commands", nil)
 		return
 	}
 	for _, el := range commands {
