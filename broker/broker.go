@@ -198,6 +198,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if tl, ok := l.(*tcpListener); ok {
+			tl.refused = func(reason string) { b.m.proxyRefused.WithLabelValues(reason).Inc() }
+		}
 		gl := newGatedListener(l, b.srv, b.d, b.fence, b.admit, b.log)
 		if err := b.srv.AddListener(gl); err != nil {
 			return fmt.Errorf("broker: listener %q on %s: %w", lc.ID, lc.Address, err)

@@ -26,6 +26,9 @@ type tcpListener struct {
 	proxyWait   time.Duration // how long a PROXY header may take (proxyHeaderTimeout)
 	log         *slog.Logger
 
+	refused     func(reason string) // counts a refused connection (triad_proxy_refused_total); nil: not counted
+	refusalWarn warnEvery           // the refusal warnings, at most one per refusalWarnEvery
+
 	mu      sync.Mutex
 	listen  net.Listener
 	pending map[net.Conn]struct{} // accepted, not yet handed to mochi (mu)
@@ -149,16 +152,61 @@ func (l *tcpListener) serveConn(conn net.Conn, establish listeners.EstablishFn) 
 func (l *tcpListener) refuseProxied(conn net.Conn, peer net.Addr, err error) {
 	switch {
 	case errors.Is(err, errProxyUntrusted):
-		l.log.Warn("connection refused: PROXY header from an untrusted peer", "remote", peer)
+		l.countRefusal("untrusted")
+		if n, due := l.refusalWarn.due(time.Now()); due {
+			l.log.Warn("connection refused: PROXY header from an untrusted peer", "remote", peer, "refused_since_last_warning", n)
+		}
 	case errors.Is(err, errProxyHeader):
-		l.log.Warn("connection refused: invalid PROXY header", "remote", peer, "error", err)
+		l.countRefusal("invalid")
+		if n, due := l.refusalWarn.due(time.Now()); due {
+			l.log.Warn("connection refused: invalid PROXY header", "remote", peer, "error", err, "refused_since_last_warning", n)
+		}
 	default:
+		l.countRefusal("no_header")
 		l.log.Debug("connection closed before its PROXY header or first bytes", "remote", peer,
 			"timeout", l.proxyWait, "error", err)
 	}
 	if cerr := conn.Close(); cerr != nil {
 		l.log.Debug("close refused connection", "remote", peer, "error", cerr)
 	}
+}
+
+func (l *tcpListener) countRefusal(reason string) {
+	if l.refused != nil {
+		l.refused(reason)
+	}
+}
+
+// refusalWarnEvery bounds the warnings about refused PROXY headers: a
+// misconfigured load balancer or a scanner would otherwise log a line per
+// connection.
+const refusalWarnEvery = 10 * time.Second
+
+// warnEvery lets a warning through at most every refusalWarnEvery and
+// counts the occurrences in between.
+type warnEvery struct {
+	mu     sync.Mutex
+	last   time.Time
+	since  int // occurrences since the last warning, this one included
+	period time.Duration
+}
+
+// due counts one occurrence at now and says whether to warn, with how
+// many occurrences the warning covers.
+func (w *warnEvery) due(now time.Time) (int, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.since++
+	period := w.period
+	if period == 0 {
+		period = refusalWarnEvery
+	}
+	if !w.last.IsZero() && now.Sub(w.last) < period {
+		return 0, false
+	}
+	n := w.since
+	w.last, w.since = now, 0
+	return n, true
 }
 
 // Close stops accepting, has mochi's clients closed, and closes the

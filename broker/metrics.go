@@ -26,6 +26,7 @@ type metrics struct {
 	authFailures    prometheus.Counter
 	authBlocks      prometheus.Counter
 	authRefused     prometheus.Counter
+	proxyRefused    *prometheus.CounterVec
 	authGuard       atomic.Pointer[authGuard] // set with dynsec, read by triad_auth_blocked_sources
 }
 
@@ -74,9 +75,12 @@ func newMetrics() *metrics {
 		authRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "triad_auth_blocked_connections_total", Help: "Connections refused, credentials unchecked, because their source address was blocked.",
 		}),
+		proxyRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "triad_proxy_refused_total", Help: "Connections refused on a listener with proxy_protocol, by reason: untrusted (a PROXY header from a peer not trusted), invalid (a malformed header), no_header (closed or silent before the header).",
+		}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.messagesIn, m.messagesOut, m.messagesDropped, m.duplicatesQos2, m.pidCollisions, m.takeoverAdopted,
-		m.commitSeconds, m.commitEntries, m.commitOps, m.storeFailed, m.authFailures, m.authBlocks, m.authRefused,
+		m.commitSeconds, m.commitEntries, m.commitOps, m.storeFailed, m.authFailures, m.authBlocks, m.authRefused, m.proxyRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "triad_auth_blocked_sources", Help: "Source addresses whose connections are refused now for failing authentication too often.",
 		}, func() float64 { return float64(m.authGuard.Load().blockedSources()) }),

@@ -2,13 +2,12 @@ package config
 
 import (
 	"fmt"
-	"os"
 )
 
 // Load reads, strictly decodes, defaults and validates the configuration file
 // at path. See Parse.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFileBounded(path, maxConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"io/fs"
-	"os"
 	"slices"
 )
 
@@ -101,7 +100,7 @@ func readPEM(errs *Errors, path, file string) []byte {
 		errs.Add(path, "missing: the path of a PEM file is required")
 		return nil
 	}
-	data, err := os.ReadFile(file)
+	data, err := readFileBounded(file, maxPEMFile)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
