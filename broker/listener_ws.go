@@ -13,6 +13,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/triadmq/triad/config"
 )
 
 // websocketListener serves MQTT over WebSocket (subprotocol "mqtt"), or
@@ -27,13 +29,32 @@ type websocketListener struct {
 	closed   sync.Once
 }
 
-func newWebsocketListener(conf listeners.Config) *websocketListener {
-	return &websocketListener{
-		conf: conf,
-		upgrader: websocket.Upgrader{
-			Subprotocols: []string{"mqtt"},
-			CheckOrigin:  func(*http.Request) bool { return true },
-		},
+// newWebsocketListener makes the listener of conf; origins are the web
+// origins whose pages may connect (mqtt.listeners[].allowed_origins):
+// empty or "*" allows any. A request without an Origin header (not from a
+// browser) is always allowed.
+func newWebsocketListener(conf listeners.Config, origins []string) *websocketListener {
+	l := &websocketListener{conf: conf, upgrader: websocket.Upgrader{Subprotocols: []string{"mqtt"}}}
+	l.upgrader.CheckOrigin = originChecker(origins)
+	return l
+}
+
+// originChecker allows the requests whose Origin is one of origins (any
+// when origins is empty or holds "*"), or that carry none.
+func originChecker(origins []string) func(*http.Request) bool {
+	allowed := map[string]bool{}
+	for _, o := range origins {
+		if o == "*" {
+			return func(*http.Request) bool { return true }
+		}
+		allowed[config.NormalizeOrigin(o)] = true
+	}
+	if len(allowed) == 0 {
+		return func(*http.Request) bool { return true }
+	}
+	return func(r *http.Request) bool {
+		o := r.Header.Get("Origin")
+		return o == "" || allowed[config.NormalizeOrigin(o)]
 	}
 }
 
@@ -71,7 +92,10 @@ func (l *websocketListener) Serve(establish listeners.EstablishFn) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c, err := l.upgrader.Upgrade(w, r, nil)
 		if err != nil {
-			return // Upgrade has answered the request
+			// Upgrade has answered the request (403 for an origin not in
+			// allowed_origins, 400 for a request that is no upgrade).
+			l.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "error", err)
+			return
 		}
 		defer c.Close()
 		if err := establish(l.conf.ID, &wsConn{Conn: c.NetConn(), c: c}); err != nil {

@@ -34,7 +34,7 @@ func newListener(lc config.Listener) (listeners.Listener, error) {
 		if proxy != nil {
 			return nil, fmt.Errorf("listener %q: proxy_protocol is not supported on websocket listeners", lc.ID)
 		}
-		return newWebsocketListener(mc), nil
+		return newWebsocketListener(mc, lc.AllowedOrigins), nil
 	}
 	return nil, fmt.Errorf("listener %q: unknown type %q", lc.ID, lc.Type)
 }

@@ -49,6 +49,9 @@ type Listener struct {
 	// header (proxyproto.go); tcp and tls only. nil: no PROXY header
 	// accepted.
 	ProxyProtocol *ProxyProtocol `yaml:"proxy_protocol,omitempty"`
+	// AllowedOrigins: the web origins whose pages may connect (origins.go);
+	// websocket only. Empty: any.
+	AllowedOrigins []string `yaml:"allowed_origins,omitempty"`
 }
 
 // TLSConfig names the PEM files of a TLS listener.

@@ -31,3 +31,28 @@ func TestFilesReadBounded(t *testing.T) {
 		t.Errorf("Load(/dev/zero): %v, want not a regular file", err)
 	}
 }
+
+// TestAllowedOrigins: origins are checked where given; only websocket
+// listeners take them.
+func TestAllowedOrigins(t *testing.T) {
+	ws := func(origins string) string {
+		return strings.Replace(minimalYAML, "      address: 127.0.0.1:1883\n",
+			"      address: 127.0.0.1:1883\n    - type: websocket\n      address: 127.0.0.1:8080\n      allowed_origins: "+origins+"\n", 1)
+	}
+	if _, err := Parse([]byte(ws(`["https://dash.example.com", "http://localhost:3000/", "*"]`)), "triad.yaml"); err != nil {
+		t.Fatalf("valid origins refused: %v", err)
+	}
+	for _, c := range []struct{ origins, want string }{
+		{`["dash.example.com"]`, `mqtt.listeners[1].allowed_origins[0]: "dash.example.com" is not a web origin`},
+		{`["https://dash.example.com/app"]`, `allowed_origins[0]: "https://dash.example.com/app" is not a web origin`},
+		{`["ftp://x.example"]`, `"ftp://x.example" is not a web origin`},
+	} {
+		if _, err := Parse([]byte(ws(c.origins)), "triad.yaml"); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("allowed_origins %s: %v, want %q", c.origins, err, c.want)
+		}
+	}
+	tcp := strings.Replace(minimalYAML, "      address: 127.0.0.1:1883\n", "      address: 127.0.0.1:1883\n      allowed_origins: [\"*\"]\n", 1)
+	if _, err := Parse([]byte(tcp), "triad.yaml"); err == nil || !strings.Contains(err.Error(), "only for a websocket listener") {
+		t.Errorf("allowed_origins on tcp: %v", err)
+	}
+}

@@ -109,6 +109,13 @@ func (m *MQTT) validateListeners(errs *Errors) map[string]string {
 		default:
 			l.ProxyProtocol.check(errs, p+".proxy_protocol")
 		}
+		switch {
+		case len(l.AllowedOrigins) == 0:
+		case l.Type != "websocket":
+			errs.Add(p+".allowed_origins", "only for a websocket listener (browsers send an Origin; MQTT over tcp/tls has none)")
+		default:
+			checkOrigins(errs, p+".allowed_origins", l.AllowedOrigins)
+		}
 	}
 	return addrs
 }
