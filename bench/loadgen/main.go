@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/triadmq/triad/bench/internal/result"
+	"github.com/triadmq/triad/bench/internal/stamp"
 )
 
 func main() {
@@ -98,8 +99,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-pairs %d: want 1..10000", c.pairs)
 	case c.qos < 0 || c.qos > 2:
 		return fmt.Errorf("-qos %d: want 0, 1 or 2", c.qos)
-	case c.size < headerLen || c.size > 1<<24:
-		return fmt.Errorf("-size %d: want %d..%d", c.size, headerLen, 1<<24)
+	case c.size < stamp.HeaderLen || c.size > 1<<24:
+		return fmt.Errorf("-size %d: want %d..%d", c.size, stamp.HeaderLen, 1<<24)
 	case c.count < 1:
 		return fmt.Errorf("-count %d: want at least 1", c.count)
 	case c.inflight < 1 || c.inflight > 65535:

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/triadmq/triad/bench/internal/stamp"
 )
 
 // publisher sends count messages to one topic, keeping at most inflight
@@ -42,7 +44,7 @@ func (p *publisher) run(ctx context.Context, start <-chan struct{}, first *atomi
 		}
 		now := time.Now()
 		first.CompareAndSwap(0, now.UnixNano())
-		window.push(p.client.Publish(p.topic, p.qos, false, encodePayload(p.size, now, seq)))
+		window.push(p.client.Publish(p.topic, p.qos, false, stamp.Encode(p.size, now, seq)))
 	}
 	for !window.empty() {
 		if err := p.complete(ctx, window.pop()); err != nil {

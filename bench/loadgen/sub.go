@@ -7,6 +7,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/triadmq/triad/bench/internal/stamp"
 )
 
 // subscriber receives one pair's topic and records, for every distinct
@@ -52,7 +54,7 @@ func newRecorder(count int) *subscriber {
 // must not block, and paho acknowledges the message once it returns.
 func (s *subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 	now := time.Now()
-	sent, seq, ok := decodePayload(m.Payload())
+	sent, seq, ok := stamp.Decode(m.Payload())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !ok || seq >= uint64(len(s.seen)) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/triadmq/triad/bench/internal/stamp"
 )
 
 // fakeMessage is the part of mqtt.Message the subscriber reads.
@@ -19,7 +21,7 @@ func (m fakeMessage) Payload() []byte { return m.payload }
 
 func deliver(s *subscriber, seqs ...int) {
 	for _, seq := range seqs {
-		s.onMessage(nil, fakeMessage{payload: encodePayload(headerLen, time.Now(), seq)})
+		s.onMessage(nil, fakeMessage{payload: stamp.Encode(stamp.HeaderLen, time.Now(), seq)})
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/triadmq/triad/bench/internal/stamp"
 )
 
 // Bounds of one client's connection.
@@ -70,7 +72,7 @@ func dialLoop(ctx context.Context, addr, id, topic string, count int) (*loopClie
 // it must not block, and paho acknowledges the message once it returns.
 func (c *loopClient) onMessage(_ mqtt.Client, m mqtt.Message) {
 	now := time.Now()
-	if sent, seq, ok := decodePayload(m.Payload()); ok {
+	if sent, seq, ok := stamp.Decode(m.Payload()); ok {
 		c.rec.receive(sent, seq, now)
 	}
 }
@@ -110,7 +112,7 @@ func (c *loopClient) publish(ctx context.Context, start <-chan struct{}, first *
 		}
 		now := time.Now()
 		first.CompareAndSwap(0, now.UnixNano())
-		*slot = pending{c.client.Publish(c.topic, 1, false, encodePayload(size, now, seq)), seq}
+		*slot = pending{c.client.Publish(c.topic, 1, false, stamp.Encode(size, now, seq)), seq}
 	}
 	for seq := max(0, count-inflight); seq < count; seq++ {
 		if err := c.complete(ctx, window[seq%inflight]); err != nil {

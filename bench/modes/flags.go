@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/triadmq/triad/bench/internal/stamp"
 	"github.com/triadmq/triad/config"
 	"github.com/triadmq/triad/demo"
 )
@@ -52,7 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.load.clients, "clients", 30, "loopback clients, each subscribed to its own topic and publishing to it")
 	fs.IntVar(&o.load.count, "count", 2000, "QoS 1 messages each client publishes")
 	fs.IntVar(&o.load.inflight, "inflight", 64, "unacknowledged publishes each client keeps at most")
-	fs.IntVar(&o.load.size, "size", 256, fmt.Sprintf("payload bytes (at least %d: send time and sequence number)", headerLen))
+	fs.IntVar(&o.load.size, "size", 256, fmt.Sprintf("payload bytes (at least %d: send time and sequence number)", stamp.HeaderLen))
 	fs.DurationVar(&o.load.timeout, "timeout", 120*time.Second, "bound on one mode's load: connecting, publishing and waiting for deliveries")
 	fs.DurationVar(&o.load.stall, "stall", 10*time.Second, "once every publish has completed, this long without a new delivery ends the wait (the rest are lost)")
 	fs.DurationVar(&o.start, "start-timeout", 60*time.Second, "bound on one demo's start: demo.json, HAProxy routing, followers in sync")
@@ -120,8 +121,8 @@ func (o options) validate(cores int) error {
 		return fmt.Errorf("-count %d: want 1..%d", l.count, maxCount)
 	case l.inflight < 1 || l.inflight > maxInflight:
 		return fmt.Errorf("-inflight %d: want 1..%d (MQTT packet identifiers)", l.inflight, maxInflight)
-	case l.size < headerLen || l.size > maxSize:
-		return fmt.Errorf("-size %d: want %d..%d bytes", l.size, headerLen, maxSize)
+	case l.size < stamp.HeaderLen || l.size > maxSize:
+		return fmt.Errorf("-size %d: want %d..%d bytes", l.size, stamp.HeaderLen, maxSize)
 	case l.timeout <= 0 || l.stall <= 0 || o.start <= 0:
 		return errors.New("-timeout, -stall and -start-timeout must be positive")
 	case o.nodeCPU != 0 && (o.nodeCPU < 0.01 || o.nodeCPU > float64(cores)):

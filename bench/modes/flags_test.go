@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/triadmq/triad/bench/internal/stamp"
 )
 
 func TestParseModes(t *testing.T) {
@@ -69,8 +71,8 @@ func TestValidate(t *testing.T) {
 		{name: "no message", change: func(o *options) { o.load.count = 0 }, bad: true},
 		{name: "no window", change: func(o *options) { o.load.inflight = 0 }, bad: true},
 		{name: "a window beyond packet identifiers", change: func(o *options) { o.load.inflight = 70000 }, bad: true},
-		{name: "a payload just holding the header", change: func(o *options) { o.load.size = headerLen }},
-		{name: "a payload shorter than the header", change: func(o *options) { o.load.size = headerLen - 1 }, bad: true},
+		{name: "a payload just holding the header", change: func(o *options) { o.load.size = stamp.HeaderLen }},
+		{name: "a payload shorter than the header", change: func(o *options) { o.load.size = stamp.HeaderLen - 1 }, bad: true},
 		{name: "a payload too large", change: func(o *options) { o.load.size = maxSize + 1 }, bad: true},
 		{name: "no timeout", change: func(o *options) { o.load.timeout = 0 }, bad: true},
 		{name: "no stall bound", change: func(o *options) { o.load.stall = 0 }, bad: true},

@@ -106,18 +106,3 @@ func TestSummarize(t *testing.T) {
 		}
 	})
 }
-
-func TestPayloadRoundTrip(t *testing.T) {
-	sent := time.Unix(1700000000, 123456789)
-	b := encodePayload(256, sent, 4242)
-	if len(b) != 256 {
-		t.Fatalf("len %d; want 256", len(b))
-	}
-	got, seq, ok := decodePayload(b)
-	if !ok || !got.Equal(sent) || seq != 4242 {
-		t.Fatalf("decode = %v, %d, %v", got, seq, ok)
-	}
-	if _, _, ok := decodePayload(b[:headerLen-1]); ok {
-		t.Fatal("a short payload decoded")
-	}
-}
