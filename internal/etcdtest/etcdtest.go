@@ -3,8 +3,11 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +27,24 @@ type Server struct {
 // it and its client are closed when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	// FreeAddr's port is free when it looks, not when etcd binds it: a
+	// test running alongside can take it in between. Try fresh ports.
+	const attempts = 5
+	for i := 1; ; i++ {
+		s, err := start(t)
+		if err == nil {
+			return s
+		}
+		inUse := errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+		if !inUse || i == attempts {
+			t.Fatalf("start etcd: %v", err)
+		}
+	}
+}
+
+// start starts one embedded etcd on fresh ports.
+func start(t testing.TB) (*Server, error) {
+	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Name = "test"
 	cfg.Dir = t.TempDir()
@@ -38,7 +59,7 @@ func Start(t testing.TB) *Server {
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
-		t.Fatalf("start etcd: %v", err)
+		return nil, err
 	}
 	t.Cleanup(e.Close)
 	select {
@@ -46,7 +67,7 @@ func Start(t testing.TB) *Server {
 	case <-time.After(30 * time.Second):
 		t.Fatal("etcd not ready after 30s")
 	}
-	return &Server{URL: client.String(), Client: NewClient(t, client.String()), Etcd: e}
+	return &Server{URL: client.String(), Client: NewClient(t, client.String()), Etcd: e}, nil
 }
 
 // NewClient returns a client of the etcd at url, closed when the test ends.
