@@ -24,7 +24,7 @@ type Status struct {
 	Leader        string            `json:"leader,omitempty"`
 	Version       string            `json:"version"`
 	Healthy       bool              `json:"healthy"`
-	Serving       bool              `json:"serving"` // MQTT listeners open
+	Serving       bool              `json:"serving"` // serving MQTT clients: listeners open and, for a full-mode leader, its fence valid
 	UptimeSeconds int64             `json:"uptime_seconds"`
 	Listeners     map[string]string `json:"listeners"`
 	// Followers is a replicating leader's report on each follower's
@@ -136,6 +136,12 @@ func (n *Node) isReady() bool {
 	return n.el.Connected() && is != nil && slices.Contains(is.Members, n.cfg.Node.Name)
 }
 
+// role is the node's role as its endpoints report it. A leader whose
+// fence has lapsed (its lease may have expired: it was frozen, or cut off
+// from etcd) serves nothing and is about to step down: it is reported as
+// a follower from the moment the fence lapses, not from the moment its
+// elector gets round to stepping down (a resumed frozen node answered
+// /status as leader of its old epoch for a few milliseconds).
 func (n *Node) role() election.Role {
 	switch {
 	case n.stopping.Load():
@@ -143,7 +149,21 @@ func (n *Node) role() election.Role {
 	case n.el == nil:
 		return election.RoleStandalone
 	}
-	return n.el.Role()
+	r := n.el.Role()
+	if r == election.RoleLeader && !n.el.Fence().Valid() {
+		return election.RoleFollower
+	}
+	return r
+}
+
+// serving says whether the node serves MQTT clients now: its broker runs
+// and, for a full-mode cluster leader, its fence is valid (a fenced
+// leader's listeners are still open, but nothing is read or written).
+func (n *Node) serving() bool {
+	if n.broker() == nil {
+		return false
+	}
+	return n.el == nil || n.dm != nil || n.el.Fence().Valid()
 }
 
 // probe answers 200 "ok" when cond holds, else 503.
@@ -192,7 +212,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 		st.ReplicatedIndex = n.local().Applied
 	}
 	if b := n.broker(); b != nil {
-		st.Status, st.Serving = b.Status(), true
+		st.Status, st.Serving = b.Status(), n.serving()
 		st.Followers = n.repl.followerStatus()
 	} else {
 		n.mu.Lock()
