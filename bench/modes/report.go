@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/triadmq/triad/bench/internal/result"
 	"github.com/triadmq/triad/config"
 )
 
@@ -85,7 +86,7 @@ func writeReport(w io.Writer, r report) error {
 	for _, m := range r.Modes {
 		rows = append(rows, []string{m.Mode, fmt.Sprint(m.Clients), fmt.Sprint(m.Messages), fmt.Sprint(m.Acked),
 			fmt.Sprint(m.Delivered), fmt.Sprint(m.Lost), fmt.Sprintf("%.0f", m.MsgPerSec),
-			fmtMillis(m.P50Ms), fmtMillis(m.P99Ms), fmtMillis(m.MaxMs)})
+			result.FmtMillis(m.P50Ms), result.FmtMillis(m.P99Ms), result.FmtMillis(m.MaxMs)})
 	}
 	writeRows(&b, rows)
 	b.WriteString(ratioLine(r))
@@ -207,45 +208,13 @@ func failure(m modeResult) string {
 // writeRows writes rows as a table: the mode column left-aligned, the
 // figures right-aligned, a rule under the header.
 func writeRows(b *strings.Builder, rows [][]string) {
-	widths := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], len(cell))
-		}
-	}
+	widths := result.ColumnWidths(rows)
 	for ri, row := range rows {
-		for i, cell := range row {
-			if i > 0 {
-				b.WriteString(" | ")
-			}
-			pad := strings.Repeat(" ", widths[i]-len(cell))
-			if i == 0 {
-				b.WriteString(cell + pad)
-			} else {
-				b.WriteString(pad + cell)
-			}
+		result.WriteRow(b, row, widths, 1)
+		if ri == 0 {
+			result.WriteRule(b, widths)
+			continue
 		}
 		b.WriteString("\n")
-		if ri == 0 {
-			for i, wd := range widths {
-				if i > 0 {
-					b.WriteString("-+-")
-				}
-				b.WriteString(strings.Repeat("-", wd))
-			}
-			b.WriteString("\n")
-		}
-	}
-}
-
-// fmtMillis keeps about three significant figures, as bench/report does.
-func fmtMillis(ms float64) string {
-	switch {
-	case ms < 10:
-		return fmt.Sprintf("%.2fms", ms)
-	case ms < 100:
-		return fmt.Sprintf("%.1fms", ms)
-	default:
-		return fmt.Sprintf("%.0fms", ms)
 	}
 }

@@ -19,22 +19,17 @@ func WriteTable(w io.Writer, rs []Result) error {
 		for _, r := range group {
 			rows = append(rows, []string{
 				r.Scenario(), r.Label, fmt.Sprintf("%.0f", r.MsgPerSec),
-				fmtMillis(r.P50Ms), fmtMillis(r.P99Ms), fmtMillis(r.MaxMs),
+				FmtMillis(r.P50Ms), FmtMillis(r.P99Ms), FmtMillis(r.MaxMs),
 			})
 			notes = append(notes, failureNote(r))
 		}
 	}
-	widths := make([]int, len(tableHeader))
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], len(cell))
-		}
-	}
+	widths := ColumnWidths(rows)
 	var b strings.Builder
 	for i, row := range rows {
-		writeRow(&b, row, widths)
+		WriteRow(&b, row, widths, 2)
 		if i == 0 {
-			writeRule(&b, widths)
+			WriteRule(&b, widths)
 			continue
 		}
 		if note := notes[i-1]; note != "" {
@@ -48,14 +43,27 @@ func WriteTable(w io.Writer, rs []Result) error {
 	return nil
 }
 
-// writeRow left-aligns the two name columns and right-aligns the figures.
-func writeRow(b *strings.Builder, row []string, widths []int) {
+// ColumnWidths is the width of each column of rows.
+func ColumnWidths(rows [][]string) []int {
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	return widths
+}
+
+// WriteRow writes one row of a table, cells separated by " | ": the
+// first left columns left-aligned (names), the rest right-aligned
+// (figures). It writes no newline.
+func WriteRow(b *strings.Builder, row []string, widths []int, left int) {
 	for i, cell := range row {
 		if i > 0 {
 			b.WriteString(" | ")
 		}
 		pad := strings.Repeat(" ", widths[i]-len(cell))
-		if i < 2 {
+		if i < left {
 			b.WriteString(cell + pad)
 		} else {
 			b.WriteString(pad + cell)
@@ -63,7 +71,8 @@ func writeRow(b *strings.Builder, row []string, widths []int) {
 	}
 }
 
-func writeRule(b *strings.Builder, widths []int) {
+// WriteRule ends the header row and writes the rule under it.
+func WriteRule(b *strings.Builder, widths []int) {
 	b.WriteString("\n")
 	for i, wd := range widths {
 		if i > 0 {
@@ -97,8 +106,8 @@ func oneLine(s string, limit int) string {
 	return s
 }
 
-// fmtMillis keeps about three significant figures.
-func fmtMillis(ms float64) string {
+// FmtMillis formats milliseconds with about three significant figures.
+func FmtMillis(ms float64) string {
 	switch {
 	case ms < 10:
 		return fmt.Sprintf("%.2fms", ms)
