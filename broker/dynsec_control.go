@@ -90,11 +90,11 @@ func (h *dynsecHook) kick(k dynsec.Kicks, requester *mqtt.Client) {
 	}
 }
 
-// loadDynsec returns the dynamic-security configuration to start from:
+// LoadDynsec returns the dynamic-security configuration to start from:
 // the replicated one, else (a cluster that never had one) the file, whose
 // configuration then has to be recorded (seed), else an empty one. It
 // names where the configuration came from.
-func loadDynsec(stored []byte, file string) (cfg *dynsec.Config, seed []byte, from string, problems []dynsec.Problem, err error) {
+func LoadDynsec(stored []byte, file string) (cfg *dynsec.Config, seed []byte, from string, problems []dynsec.Problem, err error) {
 	if len(stored) > 0 {
 		cfg, problems, err = dynsec.Load(stored)
 		if err != nil {

@@ -23,7 +23,7 @@ func (b *Broker) addHooks(snap *state.Snapshot) (seed []byte, err error) {
 			// its leader (from its dynsec.file, read here too meanwhile).
 			stored = b.authority.Config()
 		}
-		cfg, s, from, problems, err := loadDynsec(stored, b.cfg.Dynsec.File)
+		cfg, s, from, problems, err := LoadDynsec(stored, b.cfg.Dynsec.File)
 		if err != nil {
 			return nil, fmt.Errorf("broker: %w", err)
 		}

@@ -187,21 +187,23 @@ func (l *Layout) AgentConfig() ([]byte, error) {
 // warns about a missing or empty one.
 const emptyServerState = "1\n"
 
-// WriteProxyFiles writes DIR/haproxy/haproxy.cfg (HAProxyConfig) and
-// DIR/lbagent.yaml (AgentConfig), and an empty DIR/haproxy/server-state
-// if there is none.
+// WriteProxyFiles writes DIR/haproxy/haproxy.cfg (HAProxyConfig, or
+// HAProxyDynsecConfig in dynsec mode) and, in full mode, DIR/lbagent.yaml
+// (AgentConfig), and an empty DIR/haproxy/server-state if there is none.
 func (l *Layout) WriteProxyFiles() error {
 	render := l.HAProxyConfig
 	if l.Dynsec() {
-		render = l.HAProxyDynsecConfig // all nodes, sticky; the agent's file is written all the same, unused
+		render = l.HAProxyDynsecConfig // all nodes, sticky, and no agent
 	}
 	cfg, err := render()
 	if err != nil {
 		return err
 	}
-	agent, err := l.AgentConfig()
-	if err != nil {
-		return err
+	var agent []byte
+	if !l.Dynsec() {
+		if agent, err = l.AgentConfig(); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(l.Proxy.Dir, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -209,8 +211,10 @@ func (l *Layout) WriteProxyFiles() error {
 	if err := os.WriteFile(l.Proxy.ConfigPath, cfg, 0o644); err != nil {
 		return fmt.Errorf("demo: write config: %w", err)
 	}
-	if err := os.WriteFile(l.Proxy.AgentConfigPath, agent, 0o644); err != nil {
-		return fmt.Errorf("demo: write config: %w", err)
+	if agent != nil {
+		if err := os.WriteFile(l.Proxy.AgentConfigPath, agent, 0o644); err != nil {
+			return fmt.Errorf("demo: write config: %w", err)
+		}
 	}
 	f, err := os.OpenFile(l.Proxy.StateFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, os.ErrExist) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	gosync "sync"
 	"time"
@@ -258,7 +257,9 @@ func (d *dynsecMode) promote(epoch int64, fence *election.Fence) error {
 	if err != nil {
 		return fail(fmt.Errorf("read the replicated state: %w", err))
 	}
-	cfg, seed, err := d.startingConfig(snap.Dynsec)
+	// The replicated configuration, else dynsec.file's (seed: to be
+	// recorded for the cluster), else an empty one.
+	cfg, seed, _, _, err := broker.LoadDynsec(snap.Dynsec, n.cfg.Dynsec.File)
 	if err != nil {
 		return fail(err)
 	}
@@ -292,32 +293,6 @@ func (d *dynsecMode) promote(epoch int64, fence *election.Fence) error {
 // controlTimeoutSeed bounds the wait for the seed configuration's
 // durability.
 const controlTimeoutSeed = time.Minute
-
-// startingConfig is the leader's configuration to start from: the
-// replicated one, else dynsec.file's (then to be recorded: seed), else an
-// empty one.
-func (d *dynsecMode) startingConfig(stored []byte) (cfg *dynsec.Config, seed []byte, err error) {
-	file := d.n.cfg.Dynsec.File
-	if len(stored) > 0 {
-		cfg, _, err := dynsec.Load(stored)
-		if err != nil {
-			return nil, nil, fmt.Errorf("replicated dynamic-security configuration: %w", err)
-		}
-		return cfg, nil, nil
-	}
-	data, err := os.ReadFile(file)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return dynsec.NewConfig(dynsec.DefaultAccess{}), nil, nil
-	case err != nil:
-		return nil, nil, fmt.Errorf("dynsec: %w", err)
-	}
-	cfg, _, err = dynsec.Load(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dynsec: %s: %w", file, err)
-	}
-	return cfg, cfg.MarshalFile(), nil
-}
 
 // demote ends this node's leadership of the configuration: no more
 // control requests, the log flushed and the stream server stopped, then
