@@ -147,7 +147,7 @@ func TestListenerTLSDefaultsRefuseWeakClients(t *testing.T) {
 			lc := config.Listener{ID: typ, Type: typ, Address: "127.0.0.1:0",
 				TLS: &config.TLSConfig{Cert: certFile, Key: keyFile}}
 			lc.TLS.MinVersion = config.DefaultTLSMinVersion
-			l, err := newListener(lc)
+			l, err := newListener(lc, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

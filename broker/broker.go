@@ -194,12 +194,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		"messages", len(snap.Msgs), "applied_index", snap.Applied, "repairs", len(ops))
 
 	for _, lc := range b.cfg.MQTT.Listeners {
-		l, err := newListener(lc)
+		l, err := newListener(lc, func(reason string) { b.m.proxyRefused.WithLabelValues(reason).Inc() })
 		if err != nil {
 			return err
-		}
-		if tl, ok := l.(*tcpListener); ok {
-			tl.refused = func(reason string) { b.m.proxyRefused.WithLabelValues(reason).Inc() }
 		}
 		gl := newGatedListener(l, b.srv, b.d, b.fence, b.admit, b.log)
 		if err := b.srv.AddListener(gl); err != nil {

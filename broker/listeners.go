@@ -9,8 +9,10 @@ import (
 	"github.com/triadmq/triad/config"
 )
 
-// newListener builds the mochi listener of one configured listener.
-func newListener(lc config.Listener) (listeners.Listener, error) {
+// newListener builds the mochi listener of one configured listener;
+// refused, if set, counts the connections a proxy_protocol listener
+// refuses, by reason.
+func newListener(lc config.Listener, refused func(reason string)) (listeners.Listener, error) {
 	var tlsConf *tls.Config
 	if lc.TLS != nil {
 		var err error
@@ -29,7 +31,9 @@ func newListener(lc config.Listener) (listeners.Listener, error) {
 	mc := listeners.Config{ID: lc.ID, Address: lc.Address, TLSConfig: tlsConf}
 	switch lc.Type {
 	case "tcp", "tls":
-		return newTCPListener(mc, proxy), nil
+		l := newTCPListener(mc, proxy)
+		l.refused = refused
+		return l, nil
 	case "websocket":
 		if proxy != nil {
 			return nil, fmt.Errorf("listener %q: proxy_protocol is not supported on websocket listeners", lc.ID)

@@ -241,7 +241,7 @@ func proxyListener(t *testing.T, trusted, certFile, keyFile string) (*tcpListene
 		lc.Type = "tls"
 		lc.TLS = &config.TLSConfig{Cert: certFile, Key: keyFile, MinVersion: config.DefaultTLSMinVersion}
 	}
-	ml, err := newListener(lc)
+	ml, err := newListener(lc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,15 +386,15 @@ func TestTCPListenerProxyProtocol(t *testing.T) {
 // reported.
 func TestNewListenerProxyProtocol(t *testing.T) {
 	pp := &config.ProxyProtocol{Trusted: []string{"127.0.0.1/32"}}
-	if _, err := newListener(config.Listener{ID: "ws", Type: "websocket", Address: "127.0.0.1:0", ProxyProtocol: pp}); err == nil {
+	if _, err := newListener(config.Listener{ID: "ws", Type: "websocket", Address: "127.0.0.1:0", ProxyProtocol: pp}, nil); err == nil {
 		t.Error("a websocket listener accepted proxy_protocol")
 	}
 	bad := &config.ProxyProtocol{Trusted: []string{"10.0.0.1/24"}}
-	if _, err := newListener(config.Listener{ID: "t", Type: "tcp", Address: "127.0.0.1:0", ProxyProtocol: bad}); err == nil ||
+	if _, err := newListener(config.Listener{ID: "t", Type: "tcp", Address: "127.0.0.1:0", ProxyProtocol: bad}, nil); err == nil ||
 		!strings.Contains(err.Error(), "10.0.0.1/24") {
 		t.Errorf("bad trusted entry: error %v, want one naming it", err)
 	}
-	l, err := newListener(config.Listener{ID: "t", Type: "tcp", Address: "127.0.0.1:0"})
+	l, err := newListener(config.Listener{ID: "t", Type: "tcp", Address: "127.0.0.1:0"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
